@@ -1,0 +1,44 @@
+# Digit Recognition: one command to build the book, one to test it.
+#   make book   create/refresh .venv and build the executed book into _build/html
+#   make test   unit tests + nbval over every notebook + a book build that fails on warnings
+#   make lab    open the notebooks in JupyterLab (widgets work there)
+#   make bench  print the benchmark table (data pipeline speeds) for the active profile
+#   make clean  remove _build (keeps .venv and the dataset cache)
+# The profile is chosen with DIGITLIB_PROFILE=quick|full (default quick), e.g.
+#   DIGITLIB_PROFILE=full make book
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.digitlib-installed
+
+# Kernels and Jupyter data from the project environment win over user-wide ones.
+export JUPYTER_PREFER_ENV_PATH := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: setup book test lab bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (digitlib)" >/dev/null
+	@touch $(STAMP)
+
+book: setup
+	$(BIN)/jupyter-book build . --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+bench: setup
+	$(BIN)/python -m digitlib.bench
+
+clean:
+	rm -rf _build

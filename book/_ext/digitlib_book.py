@@ -1,0 +1,24 @@
+"""Local Sphinx extension of the book.
+
+* Keys the notebook execution cache by the active profile (``DIGITLIB_PROFILE``), so outputs made
+  in ``quick`` are never shown in a ``full`` build or the other way round.
+* Provides MyST substitutions for the profile banner on the first page: ``{{ profile_name }}`` and
+  ``{{ profile_description }}``.
+"""
+from pathlib import Path
+
+
+def _configure(app, config):
+    from digitlib.config import active_profile
+
+    profile = active_profile()
+    root = Path(app.srcdir)
+    config.nb_execution_cache_path = str(root / "_build" / ".jupyter_cache" / profile.name)
+    subs = dict(config.myst_substitutions or {})
+    subs.update(profile_name=profile.name, profile_description=profile.description)
+    config.myst_substitutions = subs
+
+
+def setup(app):
+    app.connect("config-inited", _configure)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

