@@ -26,3 +26,70 @@ def show_sequences(data, n: int = 4, title: str | None = None):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def draw_boxes(ax, boxes, labels=None, colour="lime", linestyle="-"):
+    """Draw xyxy ``boxes`` (k, 4) on ``ax``, skipping blanks (negative boxes); label them if given."""
+    for j, box in enumerate(np.asarray(boxes)):
+        if np.all(box < 0):
+            continue
+        x0, y0, x1, y1 = box
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour,
+                                   linewidth=1.5, linestyle=linestyle))
+        if labels is not None:
+            ax.text(x0, y0 - 1, str(int(labels[j])), color=colour, fontsize=8, va="bottom",
+                    bbox=dict(facecolor="black", alpha=0.5, pad=0.5, edgecolor="none"))
+
+
+def show_house_numbers(data, n: int = 12, columns: int = 6, title: str | None = None):
+    """A grid of house-number crops with their digit boxes drawn and labels printed."""
+    n = min(n, len(data))
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, range(n)):
+        ax.imshow(data.images[i])
+        draw_boxes(ax, data.boxes[i], data.digits[i])
+        ax.set_title(f"\"{decode_digits(data.digits[i])}\"", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_digit_histograms(histograms, benford=None, title: str | None = None):
+    """Per-position class histograms (5, 11) as five bar charts; Benford's law over position 1.
+
+    Class 10 is drawn as "blank". ``benford``: expected leading-digit frequencies for 1-9.
+    """
+    histograms = np.asarray(histograms)
+    fig, axes = plt.subplots(1, histograms.shape[0], figsize=(15, 2.8), sharey=True)
+    ticks = [str(d) for d in range(10)] + ["blank"]
+    for p, ax in enumerate(axes):
+        freq = histograms[p] / max(histograms[p].sum(), 1)
+        ax.bar(range(11), freq, color=["tab:blue"] * 10 + ["tab:gray"])
+        ax.set_xticks(range(11), ticks, rotation=90, fontsize=8)
+        ax.set_title(f"position {p + 1}", fontsize=10)
+        if p == 0 and benford is not None:
+            lead = histograms[0, 1:10].sum() / max(histograms[0].sum(), 1)
+            ax.plot(range(1, 10), np.asarray(benford) * lead, "o-", color="tab:red", ms=3, label="Benford")
+            ax.legend(fontsize=8)
+    axes[0].set_ylabel("fraction of images")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_histogram(counts, title: str | None = None):
+    """Bar chart of sequence lengths 1-5 from ``counts`` of lengths 0-5."""
+    counts = np.asarray(counts)
+    fig, ax = plt.subplots(figsize=(4.5, 2.8))
+    ax.bar(range(1, len(counts)), counts[1:] / max(counts.sum(), 1), color="tab:blue")
+    ax.set_xlabel("digits in the number")
+    ax.set_ylabel("fraction of images")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

