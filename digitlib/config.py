@@ -40,8 +40,13 @@ class Profile:
     house_numbers_source: str
     #: number of synthetic images generated per split (ignored for real SVHN)
     synth_images: dict = field(default_factory=dict)
-    #: training epochs for the MNIST and house-number experiments
+    #: training epochs of the MNIST experiments and of the house-number experiments
     epochs: int = 20
+    house_numbers_epochs: int = 20
+    #: the Inception experiments train on the first N sequences (None: all); they are slow on a CPU
+    inception_train_sequences: int | None = None
+    #: epochs of each run of the small hyperparameter search
+    search_epochs: int = 10
     batch_size: int = 64
     #: the box-loss weights of the report's Fig. 15 study
     box_loss_weights: tuple = (1.0, 2.0, 10.0, 20.0, 50.0)
@@ -68,7 +73,10 @@ PROFILES: dict[str, Profile] = {
         mnist_max_digits=5,
         house_numbers_source="synthetic",
         synth_images={"train": 4_000, "test": 800, "extra": 0},
-        epochs=3,
+        epochs=6,
+        house_numbers_epochs=10,
+        inception_train_sequences=1_500,
+        search_epochs=4,
         batch_size=64,
     ),
     "full": Profile(
@@ -85,6 +93,9 @@ PROFILES: dict[str, Profile] = {
         house_numbers_source="svhn",
         synth_images={"train": 33_402, "test": 13_068, "extra": 0},
         epochs=20,
+        house_numbers_epochs=20,
+        inception_train_sequences=None,
+        search_epochs=10,
         batch_size=64,
     ),
 }

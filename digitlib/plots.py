@@ -93,3 +93,78 @@ def plot_length_histogram(counts, title: str | None = None):
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_history(history: dict, title: str | None = None):
+    """The report's training curves (its Figs. 16-18): total loss, first-digit accuracy and, for
+    house numbers, the box MSE, each for training and validation, by epoch."""
+    panels = [("loss", "total loss"), ("digit_1_accuracy", "first-digit accuracy")]
+    if "boxes_mse" in history:
+        panels.append(("boxes_mse", "box MSE (0..1 coordinates)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3))
+    for ax, (key, label) in zip(np.atleast_1d(axes), panels):
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], "o-", ms=3, label="training")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], "s--", ms=3, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_predictions(data, predictions, indices, columns: int = 4, title: str | None = None):
+    """A gallery in the style of the report's Figs. 19-20: true boxes in green, predicted boxes in
+    red (dashed), and the true and predicted labels (``[4, 2, 10, 10, 10]``, 10 = blank) printed."""
+    indices = list(indices)
+    rows = max(1, int(np.ceil(len(indices) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, indices):
+        image = data.images[i]
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        if data.boxes is not None:
+            draw_boxes(ax, data.boxes[i], colour="lime")
+        if predictions.boxes is not None:
+            shown = np.where((data.digits[i] == 10)[:, None], -1.0, predictions.boxes[i])
+            draw_boxes(ax, shown, colour="red", linestyle="--")
+        ok = np.array_equal(data.digits[i], predictions.digits[i])
+        ax.set_title(f"true {list(map(int, data.digits[i]))}\npred {list(map(int, predictions.digits[i]))}",
+                     fontsize=7, color="darkgreen" if ok else "darkred")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_format1_samples(folder, n: int = 6, columns: int = 3, title: str | None = None):
+    """Original format-1 images (before cropping) with their annotated boxes, as in the report's Fig. 5."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from .data.digitstruct import read_digit_struct
+    from .data.labels import from_svhn_label
+
+    folder = Path(folder)
+    struct = read_digit_struct(folder / "digitStruct.mat", progress=False)
+    n = min(n, len(struct))
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, range(n)):
+        rec = struct[i]
+        with Image.open(folder / rec["name"]) as img:
+            ax.imshow(np.asarray(img))
+        boxes = np.stack([rec["left"], rec["top"], rec["left"] + rec["width"], rec["top"] + rec["height"]], axis=1)
+        draw_boxes(ax, boxes, from_svhn_label(rec["label"]))
+        ax.set_title(f"{rec['name']}  ({img.width}x{img.height})", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

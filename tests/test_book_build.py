@@ -21,7 +21,34 @@ def test_book_builds_without_warnings():
     index = (html / "book" / "intro.html").read_text()
     profile = os.environ.get("DIGITLIB_PROFILE", "quick").strip().lower() or "quick"
     assert f"Profile of this build: <strong>{profile}</strong>" in index
-    assert "Getting started" in index  # the table of contents
-    chapter = (html / "notebooks" / "00_getting_started.html").read_text()
-    assert "Fig. 1" in chapter and "<img" in chapter  # the executed figure, numbered
+    assert "Reading MNIST sequences" in index and "Weighing the losses" in index  # the table of contents
+    chapter = (html / "notebooks" / "01_introduction.html").read_text()
+    assert "Fig. 1.1" in chapter and "<img" in chapter  # the executed figure, numbered
     assert "profile: " + profile in chapter
+    solutions = (html / "notebooks" / "06_house_numbers.html").read_text()
+    assert "tag_solution" in solutions and "tag_hide-cell" in solutions  # solutions behind a click
+
+
+@pytest.mark.book
+def test_launch_buttons_open_the_right_notebook():
+    """The Binder and Colab links the config produces point at each chapter's own file."""
+    import re
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]["url"].removeprefix("https://github.com/")
+    branch = config["repository"]["branch"]
+    html = ROOT / "_build" / "html" / "notebooks"
+    pages = sorted(html.glob("*.html"))
+    assert pages, "build the book first (test_book_builds_without_warnings)"
+    for page in pages:
+        text = page.read_text()
+        notebook = f"notebooks/{page.stem}.ipynb"
+        assert (ROOT / notebook).exists()
+        binder = re.findall(r'href="(https://mybinder.org/[^"]+)"', text)
+        colab = re.findall(r'href="(https://colab.research.google.com/[^"]+)"', text)
+        assert binder and colab, f"no launch buttons on {page.name}"
+        assert binder[0].startswith(f"https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=")
+        assert binder[0].endswith(notebook.replace("/", "%2F")) or binder[0].endswith(notebook), binder[0]
+        assert colab[0] == f"https://colab.research.google.com/github/{repo}/blob/{branch}/{notebook}", colab[0]

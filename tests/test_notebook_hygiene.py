@@ -60,3 +60,21 @@ def test_every_citation_is_in_the_bibliography(path):
 def test_bibliography_has_every_work_the_report_cites():
     assert {"lecun1998", "goodfellow2013", "netzer2011", "szegedy2015", "rosebrock2016",
             "ba2014", "jaderberg2015"} <= _bib_keys()
+
+
+def test_colab_install_cell_points_at_the_configured_repository():
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        source = "".join(first_code["source"])
+        assert "except ImportError" in source and f"git+{url}" in source, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_opens_with_goals_and_ends_with_exercises(path):
+    nb = json.loads(path.read_text())
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "**Learning goals.**" in "".join(nb["cells"][0]["source"]), path.name
+    assert "## Summary" in text or path.stem.endswith("summary"), path.name
+    assert "Exercise" in text, path.name

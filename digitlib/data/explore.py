@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..report import REPORT_ASPECT_RATIOS  # noqa: F401  (the report's Fig. 7, on real SVHN)
 from .labels import BLANK, MAX_DIGITS, NUM_CLASSES
-
-#: the report's mean width-to-height ratio of the cropped digit region, on real SVHN (its Fig. 7)
-REPORT_ASPECT_RATIOS = {"train": 0.99, "extra": 1.23, "test": 1.02}
 
 
 def benford_expectation() -> np.ndarray:

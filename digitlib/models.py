@@ -1,0 +1,176 @@
+"""The networks of the book, as Keras 3 functional models with named outputs.
+
+Every model maps a scaled image batch (see :func:`digitlib.data.scale_images`) to
+
+* ``digit_1`` .. ``digit_5``: softmax over 11 classes (0-9, 10 = blank) for each position,
+* ``length``: softmax over 0-5 digits,
+* ``boxes`` (house-number models only): 20 linear outputs, the five digit boxes
+  ``(x_min, y_min, x_max, y_max)`` in 0..1 of the image, blanks trained towards -1
+  (see :func:`digitlib.data.scale_boxes`).
+"""
+from __future__ import annotations
+
+from .backend import import_keras
+from .data.labels import MAX_DIGITS, NUM_CLASSES
+
+keras = import_keras()
+layers = keras.layers
+
+MNIST_SHAPE = (28, 140, 1)
+SVHN_SHAPE = (54, 54, 3)
+
+
+def _heads(x, with_boxes: bool):
+    outputs = {f"digit_{i + 1}": layers.Dense(NUM_CLASSES, activation="softmax", name=f"digit_{i + 1}")(x)
+               for i in range(MAX_DIGITS)}
+    outputs["length"] = layers.Dense(MAX_DIGITS + 1, activation="softmax", name="length")(x)
+    if with_boxes:
+        outputs["boxes"] = layers.Dense(4 * MAX_DIGITS, name="boxes")(x)
+    return outputs
+
+
+def mnist_cnn(input_shape=MNIST_SHAPE, with_boxes: bool = False) -> keras.Model:
+    """The report's best MNIST network (its Fig. 12).
+
+    5x5 conv with 30 filters, 2x2 max pooling, 3x3 conv with 15 filters, 2x2 max pooling, 40%
+    dropout, two dense layers of 128, five 11-way softmax heads and a length head. ReLU throughout.
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(30, 5, activation="relu", name="conv_5x5")(inputs)
+    x = layers.MaxPooling2D(2, name="pool_1")(x)
+    x = layers.Conv2D(15, 3, activation="relu", name="conv_3x3")(x)
+    x = layers.MaxPooling2D(2, name="pool_2")(x)
+    x = layers.Dropout(0.4, name="dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense_1")(x)
+    x = layers.Dense(128, activation="relu", name="dense_2")(x)
+    return keras.Model(inputs, _heads(x, with_boxes), name="mnist_cnn")
+
+
+def _inception_module(x, filters: int = 64, name: str = "inception"):
+    """Szegedy et al.'s module as in the report's Fig. 13: four branches, concatenated."""
+    a = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_1x1")(x)
+    b = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_3x3_reduce")(x)
+    b = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_3x3")(b)
+    c = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_5x5_reduce")(x)
+    c = layers.Conv2D(filters, 5, padding="same", activation="relu", name=f"{name}_5x5")(c)
+    d = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    d = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_pool_proj")(d)
+    return layers.Concatenate(name=f"{name}_concat")([a, b, c, d])
+
+
+def inception_cnn(input_shape=MNIST_SHAPE, deeper: bool = False, with_boxes: bool = False,
+                  filters: int = 64, pool_before_dense: int = 4) -> keras.Model:
+    """The report's Inception experiment (its Fig. 13), and with ``deeper=True`` its larger variant.
+
+    One Inception module (1x1; 1x1 then 3x3; 1x1 then 5x5; 3x3 max pool then 1x1; ``filters`` each),
+    concatenated, 30% dropout, a dense layer of 128 and the heads. The deeper variant puts a 5x5
+    conv (32) + pooling before the module and a second dense layer after it.
+
+    One change from the figure, to fit a laptop: the module's 256 full-resolution channels are
+    max-pooled by ``pool_before_dense`` (4x4) before the dense layer; without it that layer alone
+    would have 128 million weights (28 x 140 x 256 x 128).
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    if deeper:
+        x = layers.Conv2D(32, 5, padding="same", activation="relu", name="conv_5x5")(x)
+        x = layers.MaxPooling2D(2, name="pool_0")(x)
+    x = _inception_module(x, filters)
+    if pool_before_dense > 1:
+        x = layers.MaxPooling2D(pool_before_dense // (2 if deeper else 1), name="pool_1")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense_1")(x)
+    if deeper:
+        x = layers.Dense(128, activation="relu", name="dense_2")(x)
+    return keras.Model(inputs, _heads(x, with_boxes), name="inception_deeper" if deeper else "inception_cnn")
+
+
+def svhn_localizer(input_shape=SVHN_SHAPE) -> keras.Model:
+    """The report's house-number network with its box head (its Fig. 14).
+
+    9x9 conv (32), 2x2 max pooling + batch norm, 5x5 conv (32), pooling + batch norm, 40% dropout,
+    3x3 conv (64) + batch norm, dense 256, dense 128, 40% dropout, six softmax heads and a
+    20-output box regression head. With ``valid`` padding on 54x54 inputs the last feature map is
+    7x7x64, which gives the report's "less than 900,000 parameters" (898,865).
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(32, 9, activation="relu", name="conv_9x9")(inputs)
+    x = layers.MaxPooling2D(2, name="pool_1")(x)
+    x = layers.BatchNormalization(name="bn_1")(x)
+    x = layers.Conv2D(32, 5, activation="relu", name="conv_5x5")(x)
+    x = layers.MaxPooling2D(2, name="pool_2")(x)
+    x = layers.BatchNormalization(name="bn_2")(x)
+    x = layers.Dropout(0.4, name="dropout_1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv_3x3")(x)
+    x = layers.BatchNormalization(name="bn_3")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="relu", name="dense_1")(x)
+    x = layers.Dense(128, activation="relu", name="dense_2")(x)
+    x = layers.Dropout(0.4, name="dropout_2")(x)
+    return keras.Model(inputs, _heads(x, with_boxes=True), name="svhn_localizer")
+
+
+def _conv_block(x, filters: int, name: str):
+    for j in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{j}")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def strong_cnn(input_shape=SVHN_SHAPE, with_boxes: bool = True, dropout: float = 0.3) -> keras.Model:
+    """The "beyond the report" network: still under a million parameters, trainable on a CPU.
+
+    Three blocks of two 3x3 convolutions with batch normalisation (32, 64, 128 filters) and max
+    pooling, a 1x1 convolution that squeezes to 48 channels, dense 256 with dropout, then the
+    classification heads; the box head has its own dense layer of 128 on the squeezed features.
+    Keeping a small spatial map (rather than global pooling) keeps *where* each digit is, which
+    the position heads and the box head need.
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for i, filters in enumerate((32, 64, 128)):
+        x = _conv_block(x, filters, f"block{i + 1}")
+    x = layers.Conv2D(48, 1, activation="relu", name="squeeze")(x)
+    features = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout")(features)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    outputs = _heads(x, with_boxes=False)
+    if with_boxes:  # boxes get their own dense layer, on features not thinned by dropout
+        b = layers.Dense(128, activation="relu", name="box_dense")(features)
+        outputs["boxes"] = layers.Dense(4 * MAX_DIGITS, name="boxes")(b)
+    return keras.Model(inputs, outputs, name="strong_cnn")
+
+
+#: builders by name, for experiment configurations
+MODELS = {
+    "mnist_cnn": mnist_cnn,
+    "inception_cnn": inception_cnn,
+    "inception_deeper": lambda input_shape=MNIST_SHAPE, **kw: inception_cnn(input_shape, deeper=True, **kw),
+    "svhn_localizer": svhn_localizer,
+    "strong_cnn": strong_cnn,
+}
+
+
+def build_model(name: str, input_shape, **kwargs) -> keras.Model:
+    """Build a model of :data:`MODELS` by name for inputs of ``input_shape``."""
+    try:
+        builder = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
+    return builder(input_shape=tuple(input_shape), **kwargs)
+
+
+def describe(model: keras.Model, to_file: str | None = None):
+    """Draw the architecture with ``keras.utils.plot_model`` when graphviz is installed; otherwise
+    print the text summary. Returns the image path, or None when it printed the summary."""
+    if to_file:
+        try:
+            keras.utils.plot_model(model, to_file=to_file, show_shapes=True, show_layer_names=True)
+            return to_file
+        except (ImportError, OSError):
+            pass
+    model.summary(line_length=100)
+    return None

