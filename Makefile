@@ -2,7 +2,8 @@
 #   make book   create/refresh .venv and build the executed book into _build/html
 #   make test   unit tests + nbval over every notebook + a book build that fails on warnings
 #   make lab    open the notebooks in JupyterLab (widgets work there)
-#   make bench  print the benchmark table (data pipeline speeds) for the active profile
+#   make bench  print the benchmark tables (data pipeline, every experiment) for the active profile
+#   make student  write the student versions of the notebooks (solutions stubbed) to student/
 #   make clean  remove _build (keeps .venv and the dataset cache)
 # The profile is chosen with DIGITLIB_PROFILE=quick|full (default quick), e.g.
 #   DIGITLIB_PROFILE=full make book
@@ -16,7 +17,7 @@ STAMP  := $(VENV)/.digitlib-installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book test lab bench clean
+.PHONY: setup book test lab bench student clean
 
 setup: $(STAMP)
 
@@ -38,7 +39,10 @@ lab: setup
 	$(BIN)/jupyter lab notebooks
 
 bench: setup
-	$(BIN)/python -m digitlib.bench
+	$(BIN)/python -m digitlib.bench --experiments
+
+student: setup
+	$(BIN)/python -m digitlib.assignments build --out student
 
 clean:
 	rm -rf _build

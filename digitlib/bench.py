@@ -10,6 +10,13 @@ Figures (no pass/fail here; the targets are in the issue tracker and the README)
   33,402-image train split in under 15 s, i.e. > 2,230 images/s on 2 cores)
 * ``synth.generate_split``: synthetic house numbers per second (target: 10,000 in under a minute)
 * ``prepare_split``: crops per second (PNG decode, crop, bicubic resize, HDF5 write)
+* the input pipeline: training images/s fed by :class:`~digitlib.training.BatchFeeder` from the
+  HDF5 cache against ``fit`` on in-memory arrays (the feeder must not be the bottleneck)
+* with ``--experiments``: every experiment of the book in the active profile (trained, or reused
+  from the results cache): parameters, training images/s, wall time, metrics beside the report's
+
+    python -m digitlib.bench --experiments        # the quick-profile table
+    DIGITLIB_PROFILE=full python -m digitlib.bench --experiments
 """
 from __future__ import annotations
 
@@ -55,6 +62,78 @@ def data_benchmarks(parse_images: int, synth_images: int) -> list[tuple[str, str
     return rows
 
 
+def pipeline_benchmark(n: int = 2048, batch_size: int = 64) -> list[tuple[str, str, str]]:
+    """Training images/s of the report's house-number network fed three ways."""
+    from .backend import import_keras
+    from .data.dataset import DigitSequences
+    from .data.svhn import PreparedSplit
+    from .models import SVHN_SHAPE, build_model
+    from .training import BatchFeeder, compile_model, model_inputs
+
+    keras = import_keras()
+    rng = np.random.default_rng(0)
+    boxes = np.full((n, 5, 4), -1.0, np.float32)
+    boxes[:, 0] = [5, 5, 25, 50]
+    data = DigitSequences(images=rng.integers(0, 255, (n, 54, 54, 3), dtype=np.uint8),
+                          digits=np.full((n, 5), 10), lengths=np.zeros(n, np.int64), boxes=boxes,
+                          names=np.array([f"{i}.png" for i in range(n)]), crop_sizes=np.ones((n, 2), np.float32))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        import h5py
+
+        path = Path(tmp) / "bench.h5"
+        with h5py.File(path, "w") as f:
+            from .data.svhn import CACHE_VERSION
+
+            f.attrs.update(format_version=CACHE_VERSION, margin=0.0, size=54, source="bench", source_label="random",
+                           dropped_too_long=0, dropped_bad_boxes=0, annotated_images=n)
+            for key in ("images", "digits", "lengths", "boxes", "crop_sizes"):
+                f.create_dataset(key, data=getattr(data, key), chunks=(min(256, n),) + getattr(data, key).shape[1:])
+            f.create_dataset("names", data=data.names.astype(object), dtype=h5py.string_dtype())
+        split = PreparedSplit(path)
+        x, y = model_inputs(data, with_boxes=True)
+        feeds = {
+            "fit on in-memory arrays": lambda: (x, y),
+            "BatchFeeder, in memory": lambda: BatchFeeder(data, np.arange(n), batch_size, True, shuffle=True),
+            "BatchFeeder, streamed from HDF5": lambda: BatchFeeder(split, np.arange(n), batch_size, True, shuffle=True),
+        }
+        for label, make in feeds.items():
+            model = build_model("svhn_localizer", SVHN_SHAPE)
+            compile_model(model, 10.0, keras.optimizers.Adam(1e-3))
+            feed = make()
+            kwargs = {"batch_size": batch_size} if isinstance(feed, tuple) else {}
+            args = feed if isinstance(feed, tuple) else (feed,)
+            model.fit(*args, epochs=1, verbose=0, **kwargs)  # warm-up: tracing and caches
+            _, seconds = _timed(lambda: model.fit(*args, epochs=1, verbose=0, **kwargs))
+            rows.append((f"training input: {label}", f"{n / seconds:,.0f} images/s", "feeder close to arrays"))
+    return rows
+
+
+def experiment_rows(profile) -> list[tuple]:
+    """One row per book experiment: parameters, images/s, wall time and metrics beside the report."""
+    from .experiments import book_experiments
+    from .report import REPORT
+    from .training import run_experiment
+
+    reference = {"mnist_cnn": REPORT["mnist_cnn"], "inception_cnn": REPORT["inception_cnn"],
+                 "inception_deeper": REPORT["inception_deeper"], "svhn_report": REPORT["svhn_test"]}
+    rows = []
+    for name, exp in book_experiments(profile).items():
+        start = time.perf_counter()
+        r = run_experiment(exp, profile, verbose=0)
+        wall = time.perf_counter() - start
+        m, t10k = r.metrics["test"], r.metrics.get("train_first_10000", {})
+        fmt = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
+        ref = reference.get(name, {})
+        rows.append((name, f"{r.params:,}", f"{r.images_per_second:,.0f}", f"{r.train_seconds:.0f}",
+                     f"{wall:.0f}", fmt(m["position_accuracy"]), fmt(m["sequence_accuracy"]), fmt(m.get("mean_iou")),
+                     fmt(t10k.get("sequence_accuracy")),
+                     " / ".join(fmt(ref.get(k)) for k in ("position_accuracy", "sequence_accuracy", "mean_iou") if k in ref)))
+    rows.append(("report, first 10,000 SVHN training samples", "", "", "", "", "", "", "", "",
+                 " / ".join(f"{REPORT['svhn_train_first_10000'][k]:.3f}" for k in ("position_accuracy", "sequence_accuracy", "mean_iou"))))
+    return rows
+
+
 def print_table(rows, header=("benchmark", "measured", "target")):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
@@ -71,13 +150,21 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parse-images", type=int, default=10_000)
     parser.add_argument("--synth-images", type=int, default=2_000)
+    parser.add_argument("--experiments", action="store_true", help="also train/reuse every book experiment")
+    parser.add_argument("--skip-data", action="store_true", help="skip the data-pipeline figures")
     args = parser.parse_args(argv)
     import os
 
     profile = active_profile()
     print(f"digitlib benchmark | profile {profile.name} | {os.cpu_count()} CPU cores | "
           f"python {versions()['python']}\n")
-    print_table(data_benchmarks(args.parse_images, args.synth_images))
+    if not args.skip_data:
+        print_table(data_benchmarks(args.parse_images, args.synth_images) + pipeline_benchmark())
+    if args.experiments:
+        print(f"\nexperiments ({profile.name} profile; test set unless noted; report = its published numbers)\n")
+        print_table(experiment_rows(profile), header=("experiment", "params", "train img/s", "train s", "wall s",
+                                                      "digit acc", "seq acc", "IoU", "seq acc (train 10k)",
+                                                      "report: digit / seq / IoU"))
 
 
 if __name__ == "__main__":

@@ -74,9 +74,9 @@ PROFILES: dict[str, Profile] = {
         house_numbers_source="synthetic",
         synth_images={"train": 4_000, "test": 800, "extra": 0},
         epochs=6,
-        house_numbers_epochs=10,
-        inception_train_sequences=1_500,
-        search_epochs=4,
+        house_numbers_epochs=8,
+        inception_train_sequences=600,
+        search_epochs=3,
         batch_size=64,
     ),
     "full": Profile(

@@ -45,7 +45,7 @@ def book_experiments(profile=None) -> dict[str, Experiment]:
     return exps
 
 
-def run(name: str, profile=None, verbose: int = 2):
+def run(name: str, profile=None, verbose: int = 1):
     """Train (or reuse) the book experiment ``name`` and return its :class:`~digitlib.training.Result`."""
     exps = book_experiments(profile)
     if name not in exps:

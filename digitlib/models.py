@@ -112,34 +112,37 @@ def svhn_localizer(input_shape=SVHN_SHAPE) -> keras.Model:
     return keras.Model(inputs, _heads(x, with_boxes=True), name="svhn_localizer")
 
 
-def _conv_block(x, filters: int, name: str):
+def _conv_block(x, filters: int, name: str, pool: bool = True):
     for j in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(x)
         x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{j}")(x)
-    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x) if pool else x
 
 
 def strong_cnn(input_shape=SVHN_SHAPE, with_boxes: bool = True, dropout: float = 0.3) -> keras.Model:
     """The "beyond the report" network: still under a million parameters, trainable on a CPU.
 
-    Three blocks of two 3x3 convolutions with batch normalisation (32, 64, 128 filters) and max
-    pooling, a 1x1 convolution that squeezes to 48 channels, dense 256 with dropout, then the
-    classification heads; the box head has its own dense layer of 128 on the squeezed features.
-    Keeping a small spatial map (rather than global pooling) keeps *where* each digit is, which
-    the position heads and the box head need.
+    Three blocks of two 3x3 convolutions with batch normalisation (32, 64, 128 filters); only the
+    first two end in max pooling, so the last map keeps a fine grid (13x13 for 54x54 inputs) that
+    says *where* things are. A 1x1 convolution squeezes it to 12 channels, then dense 192 with
+    dropout feeds the classification heads. The box head has its own 1x1 squeeze (16 channels) and
+    dense layer (64), so reading and locating do not compete for the same units.
     """
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, filters in enumerate((32, 64, 128)):
-        x = _conv_block(x, filters, f"block{i + 1}")
-    x = layers.Conv2D(48, 1, activation="relu", name="squeeze")(x)
-    features = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(dropout, name="dropout")(features)
-    x = layers.Dense(256, activation="relu", name="dense")(x)
+        x = _conv_block(x, filters, f"block{i + 1}", pool=i < 2)
+    grid = x
+    x = layers.Conv2D(12, 1, activation="relu", name="squeeze")(grid)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(192, activation="relu", name="dense")(x)
     outputs = _heads(x, with_boxes=False)
-    if with_boxes:  # boxes get their own dense layer, on features not thinned by dropout
-        b = layers.Dense(128, activation="relu", name="box_dense")(features)
+    if with_boxes:  # the box head reads the same grid through its own 1x1 convolution
+        b = layers.Conv2D(16, 1, activation="relu", name="box_squeeze")(grid)
+        b = layers.Flatten(name="box_flatten")(b)
+        b = layers.Dense(64, activation="relu", name="box_dense")(b)
         outputs["boxes"] = layers.Dense(4 * MAX_DIGITS, name="boxes")(b)
     return keras.Model(inputs, outputs, name="strong_cnn")
 

@@ -41,14 +41,21 @@ def draw_boxes(ax, boxes, labels=None, colour="lime", linestyle="-"):
                     bbox=dict(facecolor="black", alpha=0.5, pad=0.5, edgecolor="none"))
 
 
+def _image_grid(n: int, columns: int, cell_size):
+    """A figure with ``n`` image panels (axes off) in rows of ``columns``; returns (fig, axes list)."""
+    columns = max(1, min(columns, n))
+    rows = max(1, int(np.ceil(n / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(cell_size[0] * columns, cell_size[1] * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
 def show_house_numbers(data, n: int = 12, columns: int = 6, title: str | None = None):
     """A grid of house-number crops with their digit boxes drawn and labels printed."""
     n = min(n, len(data))
-    rows = int(np.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.1 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, range(n)):
+    fig, axes = _image_grid(n, columns, (1.9, 2.1))
+    for ax, i in zip(axes, range(n)):
         ax.imshow(data.images[i])
         draw_boxes(ax, data.boxes[i], data.digits[i])
         ax.set_title(f"\"{decode_digits(data.digits[i])}\"", fontsize=9)
@@ -120,11 +127,8 @@ def show_predictions(data, predictions, indices, columns: int = 4, title: str | 
     """A gallery in the style of the report's Figs. 19-20: true boxes in green, predicted boxes in
     red (dashed), and the true and predicted labels (``[4, 2, 10, 10, 10]``, 10 = blank) printed."""
     indices = list(indices)
-    rows = max(1, int(np.ceil(len(indices) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 3.0 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, indices):
+    fig, axes = _image_grid(max(1, len(indices)), columns, (2.6, 3.0))
+    for ax, i in zip(axes, indices):
         image = data.images[i]
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
         if data.boxes is not None:
@@ -153,11 +157,8 @@ def show_format1_samples(folder, n: int = 6, columns: int = 3, title: str | None
     folder = Path(folder)
     struct = read_digit_struct(folder / "digitStruct.mat", progress=False)
     n = min(n, len(struct))
-    rows = int(np.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.2 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, range(n)):
+    fig, axes = _image_grid(n, columns, (3.2, 2.2))
+    for ax, i in zip(axes, range(n)):
         rec = struct[i]
         with Image.open(folder / rec["name"]) as img:
             ax.imshow(np.asarray(img))
