@@ -75,7 +75,7 @@ PROFILES: dict[str, Profile] = {
         synth_images={"train": 4_000, "test": 800, "extra": 0},
         epochs=6,
         house_numbers_epochs=8,
-        inception_train_sequences=600,
+        inception_train_sequences=500,
         search_epochs=3,
         batch_size=64,
     ),

@@ -28,8 +28,10 @@ def book_experiments(profile=None) -> dict[str, Experiment]:
     exps = {
         "mnist_cnn": Experiment("mnist_cnn", "mnist_cnn", "mnist"),
         "mnist_cnn_subset": Experiment("mnist_cnn_subset", "mnist_cnn", "mnist", train_limit=limit),
-        "inception_cnn": Experiment("inception_cnn", "inception_cnn", "mnist", train_limit=limit),
-        "inception_deeper": Experiment("inception_deeper", "inception_deeper", "mnist", train_limit=limit),
+        # batches of 16: the module's 256 full-resolution channels would take over 2 GB at 64
+        "inception_cnn": Experiment("inception_cnn", "inception_cnn", "mnist", train_limit=limit, batch_size=16),
+        "inception_deeper": Experiment("inception_deeper", "inception_deeper", "mnist", train_limit=limit,
+                                       batch_size=16),
         "mnist_strong": Experiment("mnist_strong", "strong_cnn", "mnist", model_kwargs=(("with_boxes", False),)),
     }
     for w in p.box_loss_weights:

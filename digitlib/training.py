@@ -207,8 +207,12 @@ def _read(source, index) -> DigitSequences:
     return source.subset(index) if isinstance(source, DigitSequences) else source.read(index)
 
 
-def predict(model, source, indices=None, batch_size: int = 256) -> Predictions:
-    """Run ``model`` over ``source`` (all samples, or the sorted ``indices``) and decode its outputs."""
+def predict(model, source, indices=None, batch_size: int = 32) -> Predictions:
+    """Run ``model`` over ``source`` (all samples, or the sorted ``indices``) and decode its outputs.
+
+    Small batches keep memory low: the Inception module's full-resolution activations take about
+    1 GB for 256 MNIST sequences.
+    """
     indices = np.arange(len(source)) if indices is None else np.asarray(indices)
     digits, lengths, boxes, conf = [], [], [], []
     for start in range(0, len(indices), batch_size):
@@ -340,7 +344,7 @@ def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: in
         history, seconds, initial_epoch = {}, 0.0, 0
     feeder = BatchFeeder(train, fit_idx, exp.batch_size, with_boxes, shuffle=True, shift=exp.shift, seed=exp.seed)
     feeder.set_epoch(initial_epoch)
-    val = BatchFeeder(train, val_idx, 256, with_boxes)
+    val = BatchFeeder(train, val_idx, exp.batch_size, with_boxes)
     checkpoint = _Checkpoint(folder, history, seconds)
     if initial_epoch < exp.epochs:
         callbacks = [checkpoint] + ([_EpochLine(exp.name, exp.epochs)] if verbose else [])
