@@ -12,6 +12,7 @@ stale result, and an interrupted run resumes from its last finished epoch.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -362,4 +363,8 @@ def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: in
                            "test_samples": int(len(test))})
     _write_json(folder / "result.json", {k: v for k, v in asdict(result).items() if k != "folder"})
     (folder / "checkpoint.keras").unlink(missing_ok=True)
+    # free this run's graph and tensors, so a chapter training many models stays under Binder's 2 GB
+    del model, feeder, val
+    keras.backend.clear_session()
+    gc.collect()
     return result
