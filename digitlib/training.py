@@ -367,17 +367,5 @@ def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: in
     del model, feeder, val
     keras.backend.clear_session()
     gc.collect()
-    _release_freed_memory()
     return result
 
-
-def _release_freed_memory() -> None:
-    """Hand memory that Python and TensorFlow have freed back to the OS (glibc's malloc_trim), so a
-    kernel that trains many models in a row does not keep growing. Does nothing off glibc."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass

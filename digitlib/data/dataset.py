@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ImageFormatError
-from .labels import BLANK, MAX_DIGITS
+from .labels import MAX_DIGITS
 
 
 @dataclass
@@ -66,13 +66,6 @@ class DigitSequences:
         order = np.random.default_rng(seed).permutation(len(self))
         n_val = max(1, int(round(fraction * len(self))))
         return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
-
-
-def check_lengths(digits: np.ndarray, lengths: np.ndarray) -> None:
-    """Raise ``ValueError`` unless each label is ``lengths`` real digits followed by blanks."""
-    expected = np.arange(MAX_DIGITS)[None, :] < lengths[:, None]
-    if not np.array_equal(digits != BLANK, expected):
-        raise ValueError("digits must be left-aligned real digits followed by blanks (10)")
 
 
 def scale_images(images: np.ndarray) -> np.ndarray:
