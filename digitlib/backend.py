@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
+from pathlib import Path
 
 
 def import_keras():
@@ -26,3 +28,16 @@ def import_keras():
             os.close(saved)
             os.close(devnull)
     return importlib.import_module("keras")
+
+
+def native_bfloat16() -> bool:
+    """True when this CPU computes bfloat16 natively (x86 ``avx512_bf16`` or ``amx_bf16``).
+
+    There Keras' ``mixed_bfloat16`` policy trains convolutions about 1.7 times faster than float32
+    (measured on a 2-core AMD EPYC); elsewhere bfloat16 is emulated and slower than float32.
+    """
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None

@@ -17,6 +17,7 @@ Figures (no pass/fail here; the targets are in the issue tracker and the README)
 
     python -m digitlib.bench --experiments        # the quick-profile table
     DIGITLIB_PROFILE=full python -m digitlib.bench --experiments
+    DIGITLIB_PROFILE=full python -m digitlib.bench --skip-data --experiments --only mnist_cnn mnist_strong
 """
 from __future__ import annotations
 
@@ -109,16 +110,23 @@ def pipeline_benchmark(n: int = 2048, batch_size: int = 64) -> list[tuple[str, s
     return rows
 
 
-def experiment_rows(profile) -> list[tuple]:
-    """One row per book experiment: parameters, images/s, wall time and metrics beside the report."""
+def experiment_rows(profile, only=None) -> list[tuple]:
+    """One row per book experiment (or per name in ``only``): parameters, images/s, training and
+    wall time, metrics beside the report's."""
     from .experiments import book_experiments
     from .report import REPORT
     from .training import run_experiment
 
     reference = {"mnist_cnn": REPORT["mnist_cnn"], "inception_cnn": REPORT["inception_cnn"],
                  "inception_deeper": REPORT["inception_deeper"], "svhn_report": REPORT["svhn_test"]}
+    exps = book_experiments(profile)
+    unknown = sorted(set(only or ()) - set(exps))
+    if unknown:
+        raise SystemExit(f"unknown experiment(s) {unknown}; choose from {sorted(exps)}")
     rows = []
-    for name, exp in book_experiments(profile).items():
+    for name, exp in exps.items():
+        if only and name not in only:
+            continue
         start = time.perf_counter()
         r = run_experiment(exp, profile, verbose=0)
         wall = time.perf_counter() - start
@@ -128,9 +136,11 @@ def experiment_rows(profile) -> list[tuple]:
         rows.append((name, f"{r.params:,}", f"{r.images_per_second:,.0f}", f"{r.train_seconds:.0f}",
                      f"{wall:.0f}", fmt(m["position_accuracy"]), fmt(m["sequence_accuracy"]), fmt(m.get("mean_iou")),
                      fmt(t10k.get("sequence_accuracy")),
-                     " / ".join(fmt(ref.get(k)) for k in ("position_accuracy", "sequence_accuracy", "mean_iou") if k in ref)))
+                     " / ".join(f"{ref[k]:g}" for k in ("position_accuracy", "sequence_accuracy", "mean_iou") if k in ref)))
+    if only and not any(exps[n].dataset == "house_numbers" for n in only):
+        return rows
     rows.append(("report, first 10,000 SVHN training samples", "", "", "", "", "", "", "", "",
-                 " / ".join(f"{REPORT['svhn_train_first_10000'][k]:.3f}" for k in ("position_accuracy", "sequence_accuracy", "mean_iou"))))
+                 " / ".join(f"{REPORT['svhn_train_first_10000'][k]:g}" for k in ("position_accuracy", "sequence_accuracy", "mean_iou"))))
     return rows
 
 
@@ -152,6 +162,7 @@ def main(argv=None) -> None:
     parser.add_argument("--synth-images", type=int, default=2_000)
     parser.add_argument("--experiments", action="store_true", help="also train/reuse every book experiment")
     parser.add_argument("--skip-data", action="store_true", help="skip the data-pipeline figures")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="with --experiments: just these experiments")
     args = parser.parse_args(argv)
     import os
 
@@ -162,7 +173,7 @@ def main(argv=None) -> None:
         print_table(data_benchmarks(args.parse_images, args.synth_images) + pipeline_benchmark())
     if args.experiments:
         print(f"\nexperiments ({profile.name} profile; test set unless noted; report = its published numbers)\n")
-        print_table(experiment_rows(profile), header=("experiment", "params", "train img/s", "train s", "wall s",
+        print_table(experiment_rows(profile, args.only), header=("experiment", "params", "train img/s", "train s", "wall s",
                                                       "digit acc", "seq acc", "IoU", "seq acc (train 10k)",
                                                       "report: digit / seq / IoU"))
 

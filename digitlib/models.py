@@ -21,11 +21,13 @@ SVHN_SHAPE = (54, 54, 3)
 
 
 def _heads(x, with_boxes: bool):
-    outputs = {f"digit_{i + 1}": layers.Dense(NUM_CLASSES, activation="softmax", name=f"digit_{i + 1}")(x)
+    """The named outputs, computed in float32 even when the body runs in mixed precision."""
+    outputs = {f"digit_{i + 1}": layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
+                                              name=f"digit_{i + 1}")(x)
                for i in range(MAX_DIGITS)}
-    outputs["length"] = layers.Dense(MAX_DIGITS + 1, activation="softmax", name="length")(x)
+    outputs["length"] = layers.Dense(MAX_DIGITS + 1, activation="softmax", dtype="float32", name="length")(x)
     if with_boxes:
-        outputs["boxes"] = layers.Dense(4 * MAX_DIGITS, name="boxes")(x)
+        outputs["boxes"] = layers.Dense(4 * MAX_DIGITS, dtype="float32", name="boxes")(x)
     return outputs
 
 
@@ -112,11 +114,15 @@ def svhn_localizer(input_shape=SVHN_SHAPE) -> keras.Model:
     return keras.Model(inputs, _heads(x, with_boxes=True), name="svhn_localizer")
 
 
+def _conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
 def _conv_block(x, filters: int, name: str, pool: bool = True):
     for j in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
-        x = layers.Activation("relu", name=f"{name}_relu{j}")(x)
+        x = _conv_bn_relu(x, filters, 3, f"{name}_{j}")
     return layers.MaxPooling2D(2, name=f"{name}_pool")(x) if pool else x
 
 
@@ -147,6 +153,29 @@ def strong_cnn(input_shape=SVHN_SHAPE, with_boxes: bool = True, dropout: float =
     return keras.Model(inputs, outputs, name="strong_cnn")
 
 
+def mnist_strong_cnn(input_shape=MNIST_SHAPE, with_boxes: bool = False, dropout: float = 0.3) -> keras.Model:
+    """The stronger network for MNIST sequences, built to train on the full 40,000 sequences on a
+    CPU in minutes (529,533 parameters).
+
+    A strided 5x5 convolution (32) halves the 28x140 image at once (no batch norm or pooling at full
+    resolution, where they cost the most time), two 3x3 convolutions (48) at 14x70, pooling, a 3x3
+    convolution (128) at 7x35, pooling, a 1x1 squeeze to 32 channels, dropout, dense 256, the heads.
+    Batch normalisation after every convolution.
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = _conv_bn_relu(inputs, 32, 5, "stem", strides=2)
+    x = _conv_bn_relu(x, 48, 3, "block1_1")
+    x = _conv_bn_relu(x, 48, 3, "block1_2")
+    x = layers.MaxPooling2D(2, name="block1_pool")(x)
+    x = _conv_bn_relu(x, 128, 3, "block2")
+    x = layers.MaxPooling2D(2, name="block2_pool")(x)
+    x = layers.Conv2D(32, 1, activation="relu", name="squeeze")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    return keras.Model(inputs, _heads(x, with_boxes), name="mnist_strong_cnn")
+
+
 #: builders by name, for experiment configurations
 MODELS = {
     "mnist_cnn": mnist_cnn,
@@ -154,6 +183,7 @@ MODELS = {
     "inception_deeper": lambda input_shape=MNIST_SHAPE, **kw: inception_cnn(input_shape, deeper=True, **kw),
     "svhn_localizer": svhn_localizer,
     "strong_cnn": strong_cnn,
+    "mnist_strong_cnn": mnist_strong_cnn,
 }
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import import_keras
+from .backend import import_keras, native_bfloat16
 from .config import active_profile, results_home as _results_home
 from .data.dataset import DigitSequences, scale_boxes, scale_images, unscale_boxes
 from .data.labels import MAX_DIGITS
@@ -35,6 +35,8 @@ RESULTS_VERSION = 1
 DIGIT_OUTPUTS = [f"digit_{i + 1}" for i in range(MAX_DIGITS)]
 #: in-memory training up to this many bytes of uint8 images; larger splits stream from HDF5
 IN_MEMORY_LIMIT = 1 << 30
+#: Keras dtype policies an experiment may train in (the heads always compute in float32)
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class Experiment:
     lr_schedule: str | None = None  # None or "cosine"
     shift: int = 0  # random-shift augmentation, in pixels (Goodfellow et al.)
     margin: float = 0.0  # house numbers: grow the digit crop (0.3 = 30%)
+    box_loss: str = "mse"  # "mse" (the report's) or "masked_mse" (real digits' boxes only)
+    #: "float32", "mixed_bfloat16", or "auto": mixed_bfloat16 where the CPU has native bfloat16
+    precision: str = "float32"
     train_limit: int | None = None  # train on the first N training samples only
     seed: int | None = None  # None: the profile's seed
     model_kwargs: tuple = ()  # extra builder arguments as sorted (name, value) pairs
@@ -60,8 +65,13 @@ class Experiment:
         from dataclasses import replace
 
         default_epochs = profile.house_numbers_epochs if self.dataset == "house_numbers" else profile.epochs
+        precision = self.precision
+        if precision == "auto":
+            precision = "mixed_bfloat16" if native_bfloat16() else "float32"
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS + ('auto',)}")
         return replace(self, epochs=self.epochs or default_epochs, batch_size=self.batch_size or profile.batch_size,
-                       seed=profile.seed if self.seed is None else self.seed)
+                       seed=profile.seed if self.seed is None else self.seed, precision=precision)
 
     def key(self, profile) -> str:
         """A hash of the resolved experiment and the profile: the name of its results folder."""
@@ -286,11 +296,30 @@ def _write_json(path: Path, data) -> None:
     tmp.replace(path)
 
 
-def compile_model(model, box_loss_weight: float, optimizer) -> None:
-    """Cross-entropy for the digit and length heads, MSE for the box head weighted by
-    ``box_loss_weight`` (the report's Fig. 15 study); accuracy per digit head, MSE for boxes."""
+@keras.saving.register_keras_serializable(package="digitlib")
+def masked_box_mse(y_true, y_pred):
+    """Box loss over the real digits only: the squared errors of blank positions (target -1, see
+    :func:`~digitlib.data.scale_boxes`) count as zero; the sum is divided by all 20 outputs, as in
+    the MSE. The box head then spends its capacity on *where* digits are, and leaves *whether* a
+    position holds a digit to the digit heads. Shapes ``(batch, 20)``; returns ``(batch,)``."""
+    ops = keras.ops
+    real = ops.cast(y_true > -0.5, y_pred.dtype)
+    return ops.mean(real * ops.square(y_true - y_pred), axis=-1)
+
+
+BOX_LOSSES = {"mse": "mse", "masked_mse": masked_box_mse}
+
+
+def compile_model(model, box_loss_weight: float, optimizer, box_loss: str = "mse") -> None:
+    """Cross-entropy for the digit and length heads, ``box_loss`` for the box head (``"mse"``, the
+    report's, or ``"masked_mse"``, :func:`masked_box_mse`) weighted by ``box_loss_weight`` (the
+    report's Fig. 15 study); accuracy per digit head and, for boxes, the MSE over all 20 outputs
+    (``boxes_mse`` in the history; a model trained with ``masked_mse`` is not trained to put
+    blanks at -1, so its ``boxes_mse`` also counts errors its loss ignores)."""
+    if box_loss not in BOX_LOSSES:
+        raise ValueError(f"unknown box_loss {box_loss!r}; choose one of {sorted(BOX_LOSSES)}")
     names = model.output_names
-    loss = {n: ("mse" if n == "boxes" else "sparse_categorical_crossentropy") for n in names}
+    loss = {n: (BOX_LOSSES[box_loss] if n == "boxes" else "sparse_categorical_crossentropy") for n in names}
     weights = {n: (box_loss_weight if n == "boxes" else 1.0) for n in names}
     metrics = {n: (["mse"] if n == "boxes" else ["accuracy"]) for n in names}
     model.compile(optimizer=optimizer, loss=loss, loss_weights=weights, metrics=metrics)
@@ -334,14 +363,19 @@ def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: in
     else:
         from .models import build_model
 
-        model = build_model(exp.model, _read(train, [0]).images.shape[1:] + ((1,) if exp.dataset == "mnist" else ()),
-                            **dict(exp.model_kwargs))
+        shape = _read(train, [0]).images.shape[1:] + ((1,) if exp.dataset == "mnist" else ())
+        default_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(exp.precision)  # the layers keep the policy they were built with
+        try:
+            model = build_model(exp.model, shape, **dict(exp.model_kwargs))
+        finally:
+            keras.config.set_dtype_policy(default_policy)
         steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
         lr = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps) if exp.lr_schedule == "cosine"
               else exp.learning_rate)
         if exp.lr_schedule not in (None, "cosine"):
             raise ValueError(f"unknown lr_schedule {exp.lr_schedule!r}; use None or 'cosine'")
-        compile_model(model, exp.box_loss_weight, keras.optimizers.Adam(lr))
+        compile_model(model, exp.box_loss_weight, keras.optimizers.Adam(lr), exp.box_loss)
         history, seconds, initial_epoch = {}, 0.0, 0
     feeder = BatchFeeder(train, fit_idx, exp.batch_size, with_boxes, shuffle=True, shift=exp.shift, seed=exp.seed)
     feeder.set_epoch(initial_epoch)

@@ -7,7 +7,7 @@ from digitlib.models import MNIST_SHAPE, SVHN_SHAPE, build_model, describe
 HEADS = ["digit_1", "digit_2", "digit_3", "digit_4", "digit_5", "length"]
 
 
-@pytest.mark.parametrize("name", ["mnist_cnn", "inception_cnn", "inception_deeper", "strong_cnn"])
+@pytest.mark.parametrize("name", ["mnist_cnn", "inception_cnn", "inception_deeper", "strong_cnn", "mnist_strong_cnn"])
 def test_mnist_models_have_the_named_heads(name):
     kwargs = {"with_boxes": False}
     model = build_model(name, MNIST_SHAPE, **kwargs)
@@ -29,6 +29,11 @@ def test_svhn_localizer_is_the_reports_size():
 def test_strong_model_stays_under_a_million_parameters():
     assert build_model("strong_cnn", SVHN_SHAPE).count_params() < 1_000_000
     assert build_model("strong_cnn", MNIST_SHAPE, with_boxes=False).count_params() < 1_000_000
+    mnist_strong = build_model("mnist_strong_cnn", MNIST_SHAPE)
+    assert mnist_strong.count_params() == 529_533
+    # the strided stem halves the image; two poolings leave a 3x17 grid, one cell per ~8 pixels
+    assert mnist_strong.get_layer("stem_conv").output.shape[1:] == (14, 70, 32)
+    assert mnist_strong.get_layer("squeeze").output.shape[1:] == (3, 17, 32)
 
 
 def test_report_mnist_network_layers():

@@ -6,8 +6,8 @@ import pytest
 
 from digitlib.config import PROFILES
 from digitlib.data import DigitSequences, load_mnist, make_sequences
-from digitlib.training import (BatchFeeder, Experiment, _Checkpoint, model_inputs, random_shift,
-                               run_experiment)
+from digitlib.training import (BatchFeeder, Experiment, _Checkpoint, compile_model, masked_box_mse,
+                               model_inputs, random_shift, run_experiment)
 
 PROFILE = replace(PROFILES["quick"], epochs=2, batch_size=32)
 
@@ -112,3 +112,47 @@ def test_feeder_order_depends_on_seed_and_epoch_only(mnist_data):
     g = BatchFeeder(train, np.arange(100), 10, with_boxes=False, shuffle=True, seed=3)
     np.testing.assert_array_equal(first, g.order)
     assert len(f) == 10 and f[0][0].shape == (10, 28, 140, 1)
+
+
+def test_masked_box_loss_ignores_blank_positions():
+    # one digit box (4 coordinates) and four blank positions (targets -1)
+    y_true = np.full((1, 20), -1.0, np.float32)
+    y_true[0, :4] = [0.1, 0.2, 0.5, 0.9]
+    y_pred = np.zeros((1, 20), np.float32)  # blanks predicted as 0: an error the MSE counts, this loss not
+    y_pred[0, :4] = [0.1, 0.2, 0.5, 0.5]  # one coordinate off by 0.4
+    loss = np.asarray(masked_box_mse(y_true, y_pred))
+    np.testing.assert_allclose(loss, [0.4 ** 2 / 20], rtol=1e-6)
+    mse = np.mean((y_true - y_pred) ** 2)
+    assert mse > 10 * loss[0]  # the report's MSE is dominated by the blanks here
+    y_true_all_blank = np.full((2, 20), -1.0, np.float32)
+    np.testing.assert_allclose(np.asarray(masked_box_mse(y_true_all_blank, np.ones((2, 20), np.float32))), [0, 0])
+
+
+def test_masked_box_loss_trains_saves_and_resumes(boxes_data, tmp_path):
+    exp = Experiment("masked", "svhn_localizer", "house_numbers", box_loss_weight=10, epochs=1,
+                     box_loss="masked_mse")
+    r = run_experiment(exp, PROFILE, tmp_path, verbose=0, data=boxes_data)
+    assert 0 <= r.metrics["test"]["mean_iou"] <= 1
+    assert r.model().count_params() == r.params  # the saved model loads with its custom loss
+    assert exp.key(PROFILE) != replace(exp, box_loss="mse").key(PROFILE)
+    import keras
+
+    with pytest.raises(ValueError, match="masked_mse"):
+        compile_model(r.model(), 1.0, keras.optimizers.Adam(), box_loss="iou")
+
+
+def test_precision_auto_resolves_and_mixed_precision_keeps_float32_heads(mnist_data, tmp_path):
+    import keras
+
+    from digitlib.backend import native_bfloat16
+
+    exp = Experiment("bf16", "mnist_strong_cnn", "mnist", epochs=1, precision="auto")
+    assert exp.resolved(PROFILE).precision == ("mixed_bfloat16" if native_bfloat16() else "float32")
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        replace(exp, precision="float16").resolved(PROFILE)
+    r = run_experiment(replace(exp, precision="mixed_bfloat16"), PROFILE, tmp_path, verbose=0, data=mnist_data)
+    model = r.model()
+    assert model.get_layer("stem_conv").compute_dtype == "bfloat16"
+    assert model.get_layer("digit_1").compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert 0 <= r.metrics["test"]["character_accuracy"] <= 1

@@ -1,0 +1,28 @@
+"""The benchmark's experiment table: selecting experiments by name."""
+import pytest
+
+from digitlib import bench
+from digitlib.config import PROFILES
+
+
+def test_unknown_experiment_names_list_the_choices():
+    with pytest.raises(SystemExit, match="mnist_strong"):
+        bench.experiment_rows(PROFILES["quick"], only=["mnist_strongest"])
+
+
+def test_only_selects_the_named_experiments(monkeypatch):
+    trained = []
+
+    class FakeResult:
+        params, images_per_second, train_seconds = 10, 100.0, 1.0
+        metrics = {"test": {"position_accuracy": 0.5, "sequence_accuracy": 0.25}}
+
+    def fake_run(exp, profile, verbose=0):
+        trained.append(exp.name)
+        return FakeResult()
+
+    monkeypatch.setattr("digitlib.training.run_experiment", fake_run)
+    rows = bench.experiment_rows(PROFILES["full"], only=["mnist_cnn", "mnist_strong"])
+    assert trained == ["mnist_cnn", "mnist_strong"]
+    assert [r[0] for r in rows] == ["mnist_cnn", "mnist_strong"]  # no SVHN reference row for MNIST only
+    assert rows[0][-1] == "0.9785 / 0.89625"  # the report's MNIST numbers, as published, beside ours
