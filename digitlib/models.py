@@ -5,8 +5,9 @@ Every model maps a scaled image batch (see :func:`digitlib.data.scale_images`) t
 * ``digit_1`` .. ``digit_5``: softmax over 11 classes (0-9, 10 = blank) for each position,
 * ``length``: softmax over 0-5 digits,
 * ``boxes`` (house-number models only): 20 linear outputs, the five digit boxes
-  ``(x_min, y_min, x_max, y_max)`` in 0..1 of the image, blanks trained towards -1
-  (see :func:`digitlib.data.scale_boxes`).
+  ``(x_min, y_min, x_max, y_max)`` in 0..1 of the image; the report's MSE box loss trains blanks
+  towards -1 (see :func:`digitlib.data.scale_boxes`), the masked box loss
+  (:func:`digitlib.training.masked_box_mse`) leaves them free.
 """
 from __future__ import annotations
 
