@@ -118,10 +118,10 @@ def chapter_training_times(profile=None):
     import pandas as pd
 
     from .config import PROFILES
-    from .training import _load_result
 
     p = profile or active_profile()
     exps, full = book_experiments(p), PROFILES["full"]
+    full_exps = book_experiments(full)  # full-size settings (epochs, Inception's training set)
     rows = []
     for chapter, names in CHAPTER_EXPERIMENTS.items():
         measured, estimate = 0.0, 0.0
@@ -135,7 +135,7 @@ def chapter_training_times(profile=None):
             for exp in runs:
                 result = run_experiment(exp, p, verbose=0)
                 measured += result.train_seconds
-                full_exp = replace(exp, epochs=full.search_epochs) if name == "grid search" else replace(exp, epochs=None)
+                full_exp = replace(exp, epochs=full.search_epochs) if name == "grid search" else full_exps[name]
                 estimate += _full_training_images(full_exp, full) / result.images_per_second
         rows.append({"chapter": chapter, "runs": ", ".join(names),
                      f"measured here ({p.name}), minutes": round(measured / 60, 1),

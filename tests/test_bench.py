@@ -26,3 +26,20 @@ def test_only_selects_the_named_experiments(monkeypatch):
     assert trained == ["mnist_cnn", "mnist_strong"]
     assert [r[0] for r in rows] == ["mnist_cnn", "mnist_strong"]  # no SVHN reference row for MNIST only
     assert rows[0][-1] == "0.9785 / 0.89625"  # the report's MNIST numbers, as published, beside ours
+
+
+def test_full_estimates_use_the_full_profiles_experiments(monkeypatch):
+    from digitlib import experiments
+
+    class OneImagePerSecond:
+        train_seconds, images_per_second = 60.0, 1.0
+
+    monkeypatch.setattr(experiments, "run_experiment", lambda exp, profile, verbose=0: OneImagePerSecond())
+    table = experiments.chapter_training_times(PROFILES["quick"])
+    full = PROFILES["full"]
+    fit = int(full.mnist_train_sequences * (1 - full.validation_fraction))  # 36,000
+    # chapter 5: three networks on all 36,000 sequences for 20 epochs (not quick's first 500)
+    assert table.loc["5 An Inception experiment", "estimated for full, hours"] == round(3 * fit * full.epochs / 3600, 1)
+    # chapter 4: mnist_cnn for 20 epochs, mnist_strong for its 12
+    assert table.loc["4 Reading MNIST sequences", "estimated for full, hours"] == round(fit * (20 + 12) / 3600, 1)
+    assert table.loc["4 Reading MNIST sequences", "measured here (quick), minutes"] == 2.0
