@@ -6,9 +6,10 @@ trains it deterministically and returns a :class:`Result`: the history, the metr
 validation set, the test set and, for house numbers, the first 10,000 training samples (the
 report's table), the parameter count and the training time.
 
-Everything is saved under ``results/<name>-<hash>/``, the hash covering the experiment *and* the
-profile, so a chapter that needs a trained model reuses it, a changed configuration never reuses a
-stale result, and an interrupted run resumes from its last finished epoch.
+Everything is saved under ``results/<name>-<hash>/``, the hash covering the experiment, the
+profile *and* the network the model builder makes (:func:`architecture_fingerprint`), so a chapter
+that needs a trained model reuses it, a changed configuration or architecture never reuses a stale
+result, and an interrupted run resumes from its last finished epoch.
 """
 from __future__ import annotations
 
@@ -74,11 +75,32 @@ class Experiment:
                        seed=profile.seed if self.seed is None else self.seed, precision=precision)
 
     def key(self, profile) -> str:
-        """A hash of the resolved experiment and the profile: the name of its results folder."""
+        """A hash of the resolved experiment, the profile and the architecture: the name of its
+        results folder."""
         payload = {"experiment": asdict(self.resolved(profile)), "profile": profile.as_dict(),
+                   "architecture": architecture_fingerprint(self.model, self.dataset, self.model_kwargs),
                    "version": RESULTS_VERSION}
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         return f"{self.name}-{digest[:12]}"
+
+
+def architecture_fingerprint(model: str, dataset: str, model_kwargs: tuple = ()) -> str:
+    """A hash of the network that ``build_model(model, ...)`` makes for ``dataset``'s images.
+
+    It covers every layer's type, settings and weight shapes, in order, but not the layers' names
+    (Keras numbers unnamed layers per session), so a changed architecture under the same model name
+    gets a new results folder while the same architecture always gets the same one.
+    """
+    from .models import MNIST_SHAPE, SVHN_SHAPE, build_model
+
+    shape = {"mnist": MNIST_SHAPE, "house_numbers": SVHN_SHAPE}.get(dataset)
+    if shape is None:
+        raise ValueError(f"unknown dataset {dataset!r}; use 'mnist' or 'house_numbers'")
+    network = build_model(model, shape, **dict(model_kwargs))
+    layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"},
+               [tuple(w.shape) for w in layer.weights]) for layer in network.layers]
+    del network
+    return hashlib.sha256(json.dumps(layers, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -40,6 +40,6 @@ def test_full_estimates_use_the_full_profiles_experiments(monkeypatch):
     fit = int(full.mnist_train_sequences * (1 - full.validation_fraction))  # 36,000
     # chapter 5: three networks on all 36,000 sequences for 20 epochs (not quick's first 500)
     assert table.loc["5 An Inception experiment", "estimated for full, hours"] == round(3 * fit * full.epochs / 3600, 1)
-    # chapter 4: mnist_cnn for 20 epochs, mnist_strong for its 12
-    assert table.loc["4 Reading MNIST sequences", "estimated for full, hours"] == round(fit * (20 + 12) / 3600, 1)
+    # chapter 4: mnist_cnn for 20 epochs, mnist_strong for its 10
+    assert table.loc["4 Reading MNIST sequences", "estimated for full, hours"] == round(fit * (20 + 10) / 3600, 1)
     assert table.loc["4 Reading MNIST sequences", "measured here (quick), minutes"] == 2.0

@@ -30,10 +30,25 @@ def test_strong_model_stays_under_a_million_parameters():
     assert build_model("strong_cnn", SVHN_SHAPE).count_params() < 1_000_000
     assert build_model("strong_cnn", MNIST_SHAPE, with_boxes=False).count_params() < 1_000_000
     mnist_strong = build_model("mnist_strong_cnn", MNIST_SHAPE)
-    assert mnist_strong.count_params() == 529_533
-    # the strided stem halves the image; two poolings leave a 3x17 grid, one cell per ~8 pixels
+    assert mnist_strong.count_params() == 507_985
+    # the strided stem halves the image; one pooling leaves a 7x35 grid: five 7x7 cells, one per slot
     assert mnist_strong.get_layer("stem_conv").output.shape[1:] == (14, 70, 32)
-    assert mnist_strong.get_layer("squeeze").output.shape[1:] == (3, 17, 32)
+    assert mnist_strong.get_layer("squeeze").output.shape[1:] == (7, 35, 32)
+    assert mnist_strong.get_layer("slot_dense").output.shape[1:] == (1, 5, 256)
+
+
+def test_mnist_strong_reads_every_slot_with_one_shared_reader():
+    keras = pytest.importorskip("keras")
+    model = build_model("mnist_strong_cnn", MNIST_SHAPE)
+    assert model.get_layer("slot_digit").kernel.shape == (256, 11)  # one 11-way classifier, not five
+    probe = keras.Model(model.input, [model.get_layer("slot_digit").output, model.output])
+    images = np.random.default_rng(0).random((3, *MNIST_SHAPE), dtype=np.float32)
+    slot_probs, out = probe.predict_on_batch(images)
+    assert slot_probs.shape == (3, 5, 11)
+    for i in range(5):  # digit_i is slot i's row of the shared classifier
+        np.testing.assert_allclose(out[f"digit_{i + 1}"], slot_probs[:, i], rtol=1e-6)
+    with pytest.raises(ValueError, match="no boxes"):
+        build_model("mnist_strong_cnn", MNIST_SHAPE, with_boxes=True)
 
 
 def test_report_mnist_network_layers():

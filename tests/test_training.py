@@ -56,6 +56,17 @@ def test_changed_configuration_or_profile_is_a_new_result():
     assert exp.key(PROFILE) == replace(exp, epochs=2, batch_size=32).key(PROFILE)  # same once resolved
 
 
+def test_changed_architecture_under_the_same_name_is_a_new_result(monkeypatch):
+    from digitlib import models
+
+    exp = Experiment("x", "mnist_cnn", "mnist")
+    before = exp.key(PROFILE)
+    models.build_model("mnist_cnn", models.MNIST_SHAPE)  # Keras' counters for unnamed layers move on
+    assert exp.key(PROFILE) == before
+    monkeypatch.setitem(models.MODELS, "mnist_cnn", models.MODELS["inception_cnn"])  # edited builder
+    assert exp.key(PROFILE) != before
+
+
 def test_interrupted_run_resumes_from_the_last_epoch(mnist_data, tmp_path, monkeypatch, capsys):
     exp = Experiment("resume", "mnist_cnn", "mnist")
     original = _Checkpoint.on_epoch_end
