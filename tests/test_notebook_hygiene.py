@@ -40,6 +40,15 @@ def test_notebook_is_clean_and_uses_python3(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_matches_its_nbformat_schema(path):
+    """E.g. cell ids (nbformat 4.5) in a 4.4 notebook, which some editors add, are schema errors."""
+    import nbformat
+
+    raw = path.read_text()
+    nbformat.validate(nbformat.reads(raw, as_version=nbformat.NO_CONVERT), relax_add_props=False)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_in_the_toc(path):
     assert f"notebooks/{path.stem}" in _toc_files()
 

@@ -165,5 +165,7 @@ def test_precision_auto_resolves_and_mixed_precision_keeps_float32_heads(mnist_d
     model = r.model()
     assert model.get_layer("stem_conv").compute_dtype == "bfloat16"
     assert model.get_layer("digit_1").compute_dtype == "float32"
+    assert model.get_layer("slot_digit").compute_dtype == "float32"  # the softmax itself, not just a cast
+    assert model.get_layer("length").compute_dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert 0 <= r.metrics["test"]["character_accuracy"] <= 1
