@@ -1,6 +1,7 @@
 # Digit Recognition: one command to build the book, one to test it.
 #   make book   create/refresh .venv and build the executed book into _build/html
-#   make test   unit tests + nbval over every notebook + a book build that fails on warnings
+#   make test   unit tests + every notebook executed (student and instructor versions) + a book build
+#               that fails on warnings
 #   make lab    open the notebooks in JupyterLab (widgets work there)
 #   make bench  print the benchmark tables (data pipeline, every experiment) for the active profile
 #   make student  write the student versions of the notebooks (solutions stubbed) to student/
@@ -29,6 +30,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 book: setup
+	$(BIN)/python -m digitlib.execution book
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 

@@ -6,6 +6,8 @@ The notebooks explain and call; the code lives here:
 * :mod:`digitlib.reproducibility`: :func:`seed_everything`
 * :mod:`digitlib.data`: MNIST sequences, the SVHN format-1 pipeline, synthetic house numbers
 * :mod:`digitlib.plots`: the figures the chapters draw
+* :mod:`digitlib.execution`: runs notebooks under a watchdog that ends and retries a stalled
+  kernel (the book build, the tests)
 
 Label convention everywhere: digit classes 0-9 are the digits themselves and **10 means blank**
 (no digit in that position). SVHN's own label 10, which means the digit 0, is mapped to 0 on load.

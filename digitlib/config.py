@@ -13,6 +13,7 @@ Notebooks never read the variable themselves: they call :func:`active_profile` a
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -122,29 +123,86 @@ def _project_root() -> Path | None:
     return root if (root / "_toc.yml").exists() else None
 
 
+def _setting(env: str) -> str:
+    """How ``env`` is set, for error messages: ``$DIGITLIB_DATA='/x'`` or ``$DIGITLIB_DATA is not set``."""
+    value = os.environ.get(env)
+    return f"${env}={value!r}" if value else f"${env} is not set"
+
+
+def folder_error(path: Path, problem: str, env: str = DATA_ENV):
+    """The :class:`~digitlib.data.errors.DataHomeError` for a dataset (``env=DATA_ENV``) or results
+    (``env=RESULTS_ENV``) folder that cannot be used: names the folder, the problem, the variable
+    and its value, and the fix."""
+    from .data.errors import DataHomeError  # here, not at the top: digitlib.data imports this module
+
+    return DataHomeError(
+        f"{path} {problem} ({_setting(env)}). Point ${env} at a folder you can write, e.g. "
+        f"`export {env}=~/{'digitlib_results' if env == RESULTS_ENV else 'digitlib_data'}`, or fix "
+        "the folder's permissions."
+    )
+
+
+@contextmanager
+def file_lock(lock_path: Path, purpose: str, progress: bool = True, env: str = DATA_ENV):
+    """Hold an exclusive :class:`filelock.FileLock` on ``lock_path`` (waiting for another process
+    that holds it, with a message when ``progress``) while the block runs.
+
+    ``purpose`` ("to prepare ...") completes the error raised when the folder cannot be written:
+    :func:`folder_error`, naming ``env`` (``$DIGITLIB_DATA`` or ``$DIGITLIB_RESULTS``) and the fix.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(lock_path)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if progress:
+                print(f"waiting for another process {purpose} (lock {lock_path})", flush=True)
+            lock.acquire()
+    except OSError as err:
+        raise folder_error(lock_path.parent, f"is not writable ({type(err).__name__}: {err}), but it "
+                                             f"must be {purpose}", env) from err
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _home(explicit, env: str, checkout_folder: str, user_folder: str) -> Path:
+    """The folder given as argument, else ``$env``, else ``<checkout>/checkout_folder`` or
+    ``~/user_folder``; created if needed. An existing read-only folder is returned as it is (reading
+    works); writers raise :func:`folder_error` when a write fails."""
+    value = explicit if explicit is not None else (os.environ.get(env) or "").strip() or None
+    if value is None:
+        root = _project_root()
+        value = root / checkout_folder if root else Path.home() / user_folder
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise folder_error(path, "is a file, not a folder", env)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise folder_error(path, f"cannot be created ({type(err).__name__}: {err})", env) from err
+    return path
+
+
 def data_home(data_home: str | os.PathLike | None = None) -> Path:
     """Folder of the dataset cache, created if needed.
 
-    Order: the argument, ``$DIGITLIB_DATA``, the repository's ``data/`` folder when run from a
-    checkout, else ``~/digitlib_data`` (like scikit-learn's ``get_data_home``).
+    Order: the argument, ``$DIGITLIB_DATA`` (empty counts as unset), the repository's ``data/``
+    folder when run from a checkout, else ``~/digitlib_data`` (like scikit-learn's
+    ``get_data_home``). Raises :class:`~digitlib.data.errors.DataHomeError` naming
+    ``$DIGITLIB_DATA`` when the path is a file or cannot be created. A read-only folder is
+    returned: reading prepared data works, writing raises the same error at the write.
     """
-    if data_home is None:
-        data_home = os.environ.get(DATA_ENV)
-    if data_home is None:
-        root = _project_root()
-        data_home = root / "data" if root else Path.home() / "digitlib_data"
-    path = Path(data_home).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _home(data_home, DATA_ENV, "data", "digitlib_data")
 
 
 def results_home(results_home: str | os.PathLike | None = None) -> Path:
-    """Folder where trained models and their metrics are cached (``$DIGITLIB_RESULTS`` or ``results/``)."""
-    if results_home is None:
-        results_home = os.environ.get(RESULTS_ENV)
-    if results_home is None:
-        root = _project_root()
-        results_home = root / "results" if root else Path.home() / "digitlib_results"
-    path = Path(results_home).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Folder where trained models and their metrics are cached (``$DIGITLIB_RESULTS`` or ``results/``).
+
+    Same rules and errors as :func:`data_home`, naming ``$DIGITLIB_RESULTS``.
+    """
+    return _home(results_home, RESULTS_ENV, "results", "digitlib_results")

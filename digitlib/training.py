@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import import_keras, native_bfloat16
-from .config import active_profile, results_home as _results_home
+from .config import RESULTS_ENV, active_profile, file_lock, results_home as _results_home
 from .data.dataset import DigitSequences, scale_boxes, scale_images, unscale_boxes
 from .data.labels import MAX_DIGITS
 from .metrics import evaluate_predictions
@@ -359,15 +359,25 @@ def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: in
     ``data``: optional ``(train, test, source_label)`` already loaded by :func:`experiment_data`.
     ``verbose``: 0 silent, otherwise one progress line per epoch.
     The last 10% of the training samples (in their stored, already random order) are held out for
-    validation, as in the report.
+    validation, as in the report. Two processes running the same experiment take turns (a file
+    lock, ``<results>/<key>.lock``): the second waits, then reuses the first one's result.
     """
     profile = profile or active_profile()
     exp = exp.resolved(profile)
     folder = _results_home(results_home) / exp.key(profile)
-    if (folder / "result.json").exists():
-        if verbose:
-            print(f"{exp.name}: reusing the trained result in {folder}")
-        return _load_result(folder)
+    if not (folder / "result.json").exists():  # a finished result is read without the lock
+        with file_lock(folder.with_name(folder.name + ".lock"), f"to train {exp.name} into {folder}",
+                       progress=bool(verbose), env=RESULTS_ENV):
+            if not (folder / "result.json").exists():  # else another process finished it meanwhile
+                return _train(exp, profile, folder, verbose, data)
+    if verbose:
+        print(f"{exp.name}: reusing the trained result in {folder}")
+    return _load_result(folder)
+
+
+def _train(exp: Experiment, profile, folder: Path, verbose: int, data) -> Result:
+    """Train the resolved ``exp`` into ``folder``, resuming from its checkpoint; the caller holds
+    the folder's lock."""
     folder.mkdir(parents=True, exist_ok=True)
     _write_json(folder / "experiment.json", {"experiment": asdict(exp), "profile": profile.as_dict()})
     train, test, source_label = data or experiment_data(exp, profile)

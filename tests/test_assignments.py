@@ -1,7 +1,5 @@
 """Student versions: generated from the instructor notebooks, and they fail only at the stubs."""
 import json
-import threading
-import time
 
 import nbformat
 import pytest
@@ -64,50 +62,17 @@ def test_student_versions_have_no_solutions_and_no_instructor_cells(tmp_path):
             assert body not in "\n".join(c.source for c in stubs)
 
 
-class _PeakMemory:
-    """Polls a process tree's resident memory in a thread; ``peak`` is the largest sum seen."""
-
-    def __init__(self, pid):
-        import psutil
-
-        self.proc, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self):
-        import psutil
-
-        while not self._stop.is_set():
-            try:
-                procs = [self.proc] + self.proc.children(recursive=True)
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
 @pytest.mark.book
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_student_version_fails_only_at_the_stubs_and_fits_binder(path, tmp_path):
-    """Run the student notebook top to bottom, errors allowed: every error must come from a stub,
-    every autocheck must report the exercise as not done, and the kernel stays under 2 GB."""
-    from nbclient import NotebookClient
+    """Run the student notebook top to bottom (under the stall watchdog), errors allowed: every
+    error must come from a stub, every autocheck must report the exercise as not done, and the
+    kernel stays under 2 GB."""
+    from digitlib.execution import execute_notebook
 
-    student = build_one(path, tmp_path)
-    client = NotebookClient(student, timeout=1800, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
-    with client.setup_kernel():
-        meter = _PeakMemory(client.km.provisioner.process.pid)
-        try:
-            for index, cell in enumerate(student.cells):
-                client.execute_cell(cell, index)
-        finally:
-            peak = meter.stop()
+    run = execute_notebook(build_one(path, tmp_path), ROOT / "notebooks", allow_errors=True,
+                           label=f"student version of {path.name}")
+    student, peak = run.notebook, run.peak_memory
     for cell in student.cells:
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         for err in errors:

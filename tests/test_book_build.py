@@ -7,10 +7,21 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from digitlib.execution import execute_book
+
+
+@pytest.mark.book
+def test_every_chapter_runs_top_to_bottom():
+    """The instructor notebooks execute without an error, each under the stall watchdog, into the
+    book's execution cache (what `make book` does before it renders)."""
+    for path, run in execute_book(ROOT).items():
+        if run is not None:
+            print(f"{path}: {run.seconds:.0f} s, {run.attempts} attempt(s)")
 
 
 @pytest.mark.book
 def test_book_builds_without_warnings():
+    execute_book(ROOT)  # nothing to do after the test above; the build must not execute by itself
     jb = Path(sys.executable).with_name("jupyter-book")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # notebooks use the inline backend
     run = subprocess.run([str(jb), "build", str(ROOT), "--warningiserror", "--keep-going", "--all"],

@@ -8,8 +8,9 @@ from digitlib.config import PROFILES
 from digitlib.data import (BLANK, CacheVersionError, DataMissingError, DigitStructError,
                            ImageFormatError)
 from digitlib.data.digitstruct import DigitStruct, write_digit_struct
+from digitlib.data.errors import BadAnnotationWarning
 from digitlib.data.house_numbers import house_numbers
-from digitlib.data.svhn import PreparedSplit, crop_to_digits, prepare_split
+from digitlib.data.svhn import CACHE_VERSION, PreparedSplit, crop_to_digits, prepare_split
 
 
 def _write_split(folder, records, mode="RGB", size=(60, 40)):
@@ -67,7 +68,8 @@ def test_prepare_split_writes_the_cache_and_counts_dropped_images(tmp_path):
         _rec("4.png", [4, 2], [[-2, 5, 12, 20], [12, 5, 10, 50]]),        # clipped
     ]
     folder = _write_split(tmp_path / "train", records)
-    out = prepare_split(folder, tmp_path / "train_54.h5", progress=False)
+    with pytest.warns(BadAnnotationWarning, match=r"image 2 \(counting from 0\), 3.png: a box lies outside"):
+        out = prepare_split(folder, tmp_path / "train_54.h5", progress=False)
     split = PreparedSplit(out)
     assert len(split) == 2
     assert split.attrs["dropped_too_long"] == 1 and split.attrs["dropped_bad_boxes"] == 1
@@ -109,7 +111,7 @@ def test_old_cache_format_is_refused_with_the_fix(tmp_path):
     with h5py.File(path, "w") as f:
         f.attrs["format_version"] = 1
         f.create_dataset("images", data=np.zeros((1, 54, 54, 3), np.uint8))
-    with pytest.raises(CacheVersionError, match="format 1 but this digitlib reads format 2.*Delete the file"):
+    with pytest.raises(CacheVersionError, match=f"format 1 but this digitlib reads format {CACHE_VERSION}.*Delete the file"):
         PreparedSplit(path)
 
 

@@ -49,6 +49,66 @@ def test_training_is_deterministic_and_cached(mnist_data, tmp_path, monkeypatch)
     assert again.metrics == a.metrics and again.model().count_params() == a.params
 
 
+def test_a_second_process_waits_for_the_results_lock_then_reuses_the_result(mnist_data, tmp_path, monkeypatch):
+    """While another process holds ``<results>/<key>.lock`` (training), run_experiment waits and
+    then reuses what that process wrote, instead of training into the same folder."""
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    import keras
+
+    exp = Experiment("locked", "mnist_cnn", "mnist")
+    folder = tmp_path / exp.key(PROFILE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from filelock import FileLock; lock = FileLock(sys.argv[1]); "
+         "lock.acquire(); print('locked', flush=True); sys.stdin.readline()", f"{folder}.lock"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained while another process held the lock"))
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = run_experiment(exp, PROFILE, tmp_path, verbose=0, data=mnist_data)
+            except BaseException as err:  # reported by the assertions below
+                outcome["error"] = err
+
+        waiting = threading.Thread(target=run)
+        waiting.start()
+        waiting.join(1.5)
+        assert waiting.is_alive() and not folder.exists()  # waits, writes nothing into the folder
+        folder.mkdir()  # what the other process's finished training leaves
+        (folder / "result.json").write_text(json.dumps({
+            "experiment": {"name": "locked"}, "profile": "quick", "history": {"loss": [1.0]},
+            "metrics": {"test": {"sequence_accuracy": 0.5}}, "params": 1, "train_seconds": 1.0,
+            "images_per_second": 1.0, "data_source": "other process", "extra": {}}))
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=30) == 0
+        waiting.join(timeout=60)
+    finally:
+        holder.kill()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"].data_source == "other process" and outcome["result"].folder == folder
+
+
+def test_a_results_folder_that_cannot_be_written_is_a_clear_error(mnist_data, tmp_path, monkeypatch):
+    import filelock
+
+    from digitlib.data import DataHomeError
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self.lock_file))
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    monkeypatch.setenv("DIGITLIB_RESULTS", str(tmp_path))
+    with pytest.raises(DataHomeError, match=r"is not writable .*DIGITLIB_RESULTS="):
+        run_experiment(Experiment("readonly", "mnist_cnn", "mnist"), PROFILE, verbose=0, data=mnist_data)
+
+
 def test_changed_configuration_or_profile_is_a_new_result():
     exp = Experiment("x", "mnist_cnn", "mnist")
     assert exp.key(PROFILE) != replace(exp, box_loss_weight=2.0).key(PROFILE)

@@ -3,8 +3,9 @@
 blanks at -1; images stored as uint8 and scaled only by :func:`scale_images`.
 """
 from .dataset import DigitSequences, scale_boxes, scale_images, unscale_boxes
-from .errors import (CacheVersionError, ChecksumError, CorruptArchiveError, DataError,
-                     DataMissingError, DigitStructError, ImageFormatError, UnsafeArchiveError)
+from .errors import (BadAnnotationWarning, CacheVersionError, ChecksumError, CorruptArchiveError,
+                     DataError, DataHomeError, DataMissingError, DigitStructError, ImageFormatError,
+                     UnsafeArchiveError)
 from .labels import BLANK, BLANK_BOX, MAX_DIGITS, NUM_CLASSES, decode_digits, encode_number, from_svhn_label
 from .mnist import load_mnist, make_sequences, mnist_sequences
 
@@ -13,5 +14,5 @@ __all__ = [
     "encode_number", "from_svhn_label", "load_mnist", "make_sequences", "mnist_sequences",
     "scale_boxes", "scale_images", "unscale_boxes", "DataError", "DataMissingError",
     "ChecksumError", "CorruptArchiveError", "UnsafeArchiveError", "DigitStructError",
-    "ImageFormatError", "CacheVersionError",
+    "ImageFormatError", "CacheVersionError", "DataHomeError", "BadAnnotationWarning",
 ]

@@ -1,22 +1,28 @@
 """Read and write SVHN format 1's ``digitStruct.mat`` (MATLAB v7.3, which is HDF5 inside).
 
 Layout of the real file: a group ``digitStruct`` with two ``(N, 1)`` datasets of object references,
-``name`` and ``bbox``. ``name[i]`` points to a uint16 array of character codes (the PNG file name).
-``bbox[i]`` points to a group with the fields ``label``, ``left``, ``top``, ``width``, ``height``.
-The quirk: for a one-digit image each field is a ``(1, 1)`` float dataset holding the value; for a
-several-digit image each field is a ``(k, 1)`` dataset of references, each to a ``(1, 1)`` value.
-Labels are SVHN's: 1-9, and **10 for the digit 0**.
+``name`` and ``bbox``. ``name[i]`` points to a ``(n, 1)`` uint16 array of UTF-16 code units (MATLAB
+text: the PNG file name). ``bbox[i]`` points to a group with the fields ``label``, ``left``,
+``top``, ``width``, ``height``. The quirk: for a one-digit image each field is a ``(1, 1)`` float
+dataset holding the value; for a several-digit image each field is a ``(k, 1)`` dataset of
+references, each to a ``(1, 1)`` value. Labels are SVHN's: 1-9, and **10 for the digit 0**.
 
 :func:`read_digit_struct` handles both forms with h5py's low-level API (several times faster than
-dereferencing through ``File.__getitem__``) and caches the result next to the file, so a split is
-parsed once. :func:`write_digit_struct` writes the same layout (used by the synthetic generator and
-the tests).
+dereferencing through ``File.__getitem__``), checks the shape and type of every dataset before it
+reads it (a damaged or foreign file raises :class:`DigitStructError` naming the file and the image,
+it never crashes the interpreter), and caches the result next to the file, so a split is parsed
+once. :func:`write_digit_struct` writes the same layout (used by the synthetic generator and the
+tests).
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import secrets
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +32,7 @@ import numpy as np
 from .errors import DataMissingError, DigitStructError
 
 FIELDS = ("label", "left", "top", "width", "height")
-PARSE_CACHE_VERSION = 1
+PARSE_CACHE_VERSION = 2
 MATLAB_HEADER = "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: digitlib HDF5 schema 1.00 ."
 
 
@@ -83,7 +89,20 @@ class DigitStruct:
 
 _ALL = h5py.h5s.ALL
 _DOUBLE = h5py.h5t.NATIVE_DOUBLE
-_REF = h5py.h5t.STD_REF_OBJ
+_REF = h5py.h5t.STD_REF_OBJ  # the file type of object references
+_REF_OBJECTS = h5py.h5t.py_create(h5py.ref_dtype)  # memory type: h5py converts to Reference objects
+_NUMERIC = (h5py.h5t.INTEGER, h5py.h5t.FLOAT)
+_MAX_NAME = 1024  # UTF-16 code units in one file name
+_MAX_DIGITS = 1024  # digits in one image (SVHN has at most 6)
+_FIELD_KEYS = [(field, field.encode()) for field in FIELDS]
+_MAX_IMAGES = 10_000_000  # SVHN's largest split (extra) has 202,353
+_CHUNK = 2000  # images per task of the worker processes
+# What h5py raises when it cannot open or read an object; turned into DigitStructError.
+_H5_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, RuntimeError, OverflowError)
+
+
+class _Malformed(Exception):
+    """One image's entry breaks the layout; the caller adds the file and the image to the message."""
 
 
 def _not_format1(path: Path, what: str) -> DigitStructError:
@@ -93,47 +112,175 @@ def _not_format1(path: Path, what: str) -> DigitStructError:
     )
 
 
-def _parse_range(path: str, start: int, stop: int):
-    """Parse images ``start:stop``; returns (names, counts, (k, 5) float64 values).
+def _describe(dsid) -> str:
+    """A dataset for an error message, e.g. ``'a (3, 1) float32 dataset'``."""
+    if dsid.shape is None:
+        return "an empty dataset (null dataspace)"
+    try:
+        dtype = dsid.dtype
+    except Exception:  # a type numpy has no dtype for
+        return f"a {dsid.shape} dataset of HDF5 type class {dsid.get_type().get_class()}"
+    ref = h5py.check_ref_dtype(dtype)
+    if h5py.check_string_dtype(dtype) is not None:
+        kind = "string"
+    elif ref is not None:
+        kind = "region reference" if ref is h5py.RegionReference else "reference"
+    else:
+        kind = "variable-length" if dtype.kind == "O" else str(dtype)
+    return f"a {dsid.shape} {kind} dataset"
 
-    Low-level h5py: one dataset open per field, a raw read of reference arrays, no shape or dtype
-    queries (a field holds ``storage_size / 8`` digits: a value when 1, references when more).
+
+def _is_vector(shape) -> bool:
+    """A scalar, ``(k,)``, ``(k, 1)`` or ``(1, k)`` (not a null dataspace, a matrix or rank 3+)."""
+    return shape is not None and len(shape) <= 2 and (len(shape) < 2 or 1 in shape)
+
+
+def _index(f: h5py.File, path: Path) -> tuple:
+    """``digitStruct/name`` and ``digitStruct/bbox``: reference vectors ``(N, 1)``, ``(1, N)`` or ``(N,)``."""
+    group = f.get("digitStruct")
+    if not isinstance(group, h5py.Group) or "name" not in group or "bbox" not in group:
+        raise _not_format1(path, "there is no digitStruct/name and digitStruct/bbox")
+    datasets = []
+    for key in ("name", "bbox"):
+        ds = group[key]
+        if not isinstance(ds, h5py.Dataset):
+            raise _not_format1(path, f"digitStruct/{key} is a group, not a dataset")
+        if ds.id.get_type() != _REF or ds.shape is None or not (ds.ndim == 1 or ds.ndim == 2 and 1 in ds.shape):
+            raise _not_format1(path, f"digitStruct/{key} is {_describe(ds.id)}, not an (N, 1) column of references")
+        datasets.append(ds)
+    n, n_boxes = (ds.size for ds in datasets)
+    if n != n_boxes:
+        raise _not_format1(path, f"it lists {n} names but {n_boxes} bboxes")
+    if n > _MAX_IMAGES:
+        raise _not_format1(path, f"it lists {n:,} images, more than the {_MAX_IMAGES:,} a split can have")
+    return tuple(datasets)
+
+
+def _entries(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+    """References ``start:stop`` of an index dataset checked by :func:`_index`, as a 1-D array."""
+    if ds.ndim == 1:
+        return ds[start:stop]
+    return ds[start:stop, 0] if ds.shape[1] == 1 else ds[0, start:stop]
+
+
+class _Reader:
+    """Reads the entries of one open file.
+
+    Every read goes into a buffer that holds exactly what HDF5 will write: a value is read through
+    a one-element memory dataspace (HDF5 refuses a dataset with another number of elements, and
+    converts any integer or float type to float64 or refuses the type), and names and reference
+    columns into arrays allocated from the dataset's own dataspace shape after their type and
+    shape are checked. Never from the storage size, which depends on compression and dtype.
+    """
+
+    def __init__(self, fid):
+        self.fid = fid
+        self.one = h5py.h5s.create_simple((1,))
+        self.buf = np.empty(1, np.float64)
+
+    def dereference(self, ref, kind: type):
+        """The object ``ref`` points to, which must be a ``kind`` (h5py's ``DatasetID`` or ``GroupID``)."""
+        obj = h5py.h5r.dereference(ref, self.fid)  # KeyError when the reference points nowhere
+        if obj is None:
+            raise _Malformed("is a null reference")
+        if not isinstance(obj, kind):
+            kinds = {h5py.h5d.DatasetID: "a dataset", h5py.h5g.GroupID: "a group"}
+            raise _Malformed(f"points to {kinds.get(type(obj), 'a named datatype')}, not {kinds[kind]}")
+        return obj
+
+    def name(self, dsid) -> str:
+        """MATLAB text: a vector of 1 to ``_MAX_NAME`` 16-bit integers, the UTF-16 code units."""
+        tid, shape = dsid.get_type(), dsid.shape
+        if (tid.get_class() != h5py.h5t.INTEGER or tid.get_size() != 2 or not _is_vector(shape)
+                or not 0 < math.prod(shape) <= _MAX_NAME):
+            raise _Malformed(f"is {_describe(dsid)}, not MATLAB text (an (n, 1) column of 1 to "
+                             f"{_MAX_NAME} uint16 character codes)")
+        signed = tid.get_sign() == h5py.h5t.SGN_2
+        codes = np.empty(shape, np.int16 if signed else np.uint16)
+        dsid.read(_ALL, _ALL, codes, mtype=h5py.h5t.NATIVE_INT16 if signed else h5py.h5t.NATIVE_UINT16)
+        try:
+            name = codes.astype("<u2").tobytes().decode("utf-16-le")
+        except UnicodeDecodeError as err:
+            raise _Malformed(f"is not valid UTF-16 text ({err})") from None
+        if "\x00" in name:
+            raise _Malformed(f"{name!r} contains a NUL character")
+        return name
+
+    def number(self, dsid) -> float:
+        """The value of a dataset with one element of an integer or float type, as a float."""
+        try:
+            dsid.read(self.one, _ALL, self.buf, mtype=_DOUBLE)
+        except _H5_ERRORS as err:  # another number of elements, a type that is not a number, damaged data
+            shape = dsid.shape
+            if shape is None or math.prod(shape) != 1 or dsid.get_type().get_class() not in _NUMERIC:
+                raise _Malformed(f"is {_describe(dsid)}, not one number") from None
+            raise _Malformed(f"is {_describe(dsid)} that could not be read ({type(err).__name__}: {err})") from None
+        return self.buf.item()
+
+    def field(self, gid, field: str, key: bytes) -> list:
+        """One bbox field of one image: ``[value]``, or one value per reference of a reference column.
+
+        Errors are worded to follow "its bbox", like the other methods' follow their subject.
+        """
+        try:
+            dsid = h5py.h5d.open(gid, key)
+        except KeyError:
+            raise _Malformed(f"field {field!r} is not a dataset" if key in gid else
+                             f"has no field {field!r}") from None
+        tid = dsid.get_type()
+        try:
+            if tid.get_class() in _NUMERIC:
+                return [self.number(dsid)]
+            shape = dsid.shape
+            if tid != _REF or not _is_vector(shape) or not 0 < math.prod(shape) <= _MAX_DIGITS:
+                raise _Malformed(f"is {_describe(dsid)}, not one number or a (k, 1) column of "
+                                 f"1 to {_MAX_DIGITS} references to one number each")
+        except _Malformed as err:
+            raise _Malformed(f"field {field!r} {err}") from None
+        refs = np.empty(shape, dtype=h5py.ref_dtype)
+        dsid.read(_ALL, _ALL, refs, mtype=_REF_OBJECTS)
+        values = []
+        try:
+            for ref in refs.flat:
+                values.append(self.number(self.dereference(ref, h5py.h5d.DatasetID)))
+        except _Malformed as err:
+            raise _Malformed(f"field {field!r}: reference {len(values)} {err}") from None
+        return values
+
+
+def _parse_range(path: str, start: int, stop: int):
+    """Parse images ``start:stop``; returns (names, counts, ``(sum(counts), 5)`` float64 values).
+
+    Low-level h5py (see :class:`_Reader`): one dataset open per field, every type and shape checked
+    before a read. Anything unexpected raises :class:`DigitStructError` naming the file and the
+    image (its 0-based index, and its name once known).
     """
     path = Path(path)
-    buf = np.empty((1, 1), dtype=np.float64)
-    with h5py.File(path, "r") as f:
-        fid = f.id
-        name_refs = f["digitStruct/name"][start:stop].ravel()
-        bbox_refs = f["digitStruct/bbox"][start:stop].ravel()
-        names, counts, rows = [], np.zeros(len(name_refs), np.int64), []
-        for i, (nref, bref) in enumerate(zip(name_refs, bbox_refs)):
-            nid = h5py.h5r.dereference(nref, fid)
-            codes = np.empty(nid.get_storage_size() // 2, dtype=np.uint16)
-            nid.read(_ALL, _ALL, codes, mtype=h5py.h5t.NATIVE_UINT16)
-            names.append(codes.astype(np.uint8).tobytes().decode("ascii", "replace"))
-            gid = h5py.h5r.dereference(bref, fid)
-            values = []
-            for field in FIELDS:
-                try:
-                    dsid = h5py.h5d.open(gid, field.encode())
-                except KeyError:
-                    raise _not_format1(path, f"the bbox of {names[-1]!r} has no field {field!r}") from None
-                k = dsid.get_storage_size() // 8
-                if k == 1:
-                    dsid.read(_ALL, _ALL, buf, mtype=_DOUBLE)
-                    values.append((float(buf[0, 0]),))
-                else:
-                    refs = np.empty((k, 1), dtype=h5py.ref_dtype)
-                    dsid.read(_ALL, _ALL, refs)
-                    column = []
-                    for r in refs[:, 0]:
-                        h5py.h5r.dereference(r, fid).read(_ALL, _ALL, buf, mtype=_DOUBLE)
-                        column.append(float(buf[0, 0]))
-                    values.append(column)
-            if len({len(v) for v in values}) != 1:
-                raise _not_format1(path, f"the bbox fields of {names[-1]!r} differ in length")
-            counts[i] = len(values[0])
-            rows.extend(zip(*values))
+    where, subject = "digitStruct", ""
+    names, counts, rows = [], np.zeros(stop - start, np.int64), []
+    try:
+        with h5py.File(path, "r") as f:
+            reader = _Reader(f.id)
+            name_refs, bbox_refs = (_entries(ds, start, stop) for ds in _index(f, path))
+            for i in range(stop - start):
+                where, subject = f"image {start + i}", "its name reference"
+                dsid = reader.dereference(name_refs[i], h5py.h5d.DatasetID)
+                subject = "its name"
+                name = reader.name(dsid)
+                where, subject = f"image {start + i} ({name!r})", "its bbox reference"
+                names.append(name)
+                gid = reader.dereference(bbox_refs[i], h5py.h5g.GroupID)
+                subject = "its bbox"
+                columns = [reader.field(gid, field, key) for field, key in _FIELD_KEYS]
+                if len({len(c) for c in columns}) != 1:
+                    lengths = ", ".join(f"{field}: {len(c)}" for field, c in zip(FIELDS, columns))
+                    raise _Malformed(f"fields differ in length ({lengths})")
+                counts[i] = len(columns[0])
+                rows.extend(zip(*columns))
+    except _Malformed as err:
+        raise _not_format1(path, f"{where}: {subject} {err}") from None
+    except _H5_ERRORS as err:
+        raise _not_format1(path, f"{where} could not be read ({type(err).__name__}: {err})") from err
     return names, counts, np.array(rows, dtype=np.float64).reshape(-1, len(FIELDS))
 
 
@@ -145,36 +292,41 @@ def _parse(path: Path, progress: bool, workers: int | None = None) -> DigitStruc
             f"{path} is not an HDF5 file (MATLAB v7.3), so it is not SVHN's digitStruct.mat "
             f"({err}). Delete the split's folder and download it again."
         ) from err
-    with f:
-        if "digitStruct/name" not in f or "digitStruct/bbox" not in f:
-            raise _not_format1(path, "there is no digitStruct/name and digitStruct/bbox")
-        n, n_boxes = len(f["digitStruct/name"]), len(f["digitStruct/bbox"])
-    if n != n_boxes:
-        raise _not_format1(path, f"it lists {n} names but {n_boxes} bboxes")
+    try:
+        with f:
+            n = _index(f, path)[0].size
+    except _H5_ERRORS as err:
+        raise _not_format1(path, f"digitStruct could not be read ({type(err).__name__}: {err})") from err
     from tqdm.auto import tqdm
 
-    chunk = 2000
-    ranges = [(str(path), a, min(a + chunk, n)) for a in range(0, n, chunk)]
+    ranges = [(str(path), a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
     if workers is None:  # fork is safe only while no TensorFlow threads exist in this process
         workers = min(os.cpu_count() or 1, 4) if "tensorflow" not in sys.modules else 1
-    bar = tqdm(total=n, desc=f"parsing {path.parent.name}/{path.name}", unit="img",
-               disable=not progress, mininterval=1.0)
-    if workers > 1 and len(ranges) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    parts = []
+    with tqdm(total=n, desc=f"parsing {path.parent.name}/{path.name}", unit="img",
+              disable=not progress, mininterval=1.0) as bar:
+        if workers > 1 and len(ranges) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures.process import BrokenProcessPool
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = [pool.submit(_parse_range, *r) for r in ranges]
-            parts = []
-            for fut, r in zip(futures, ranges):
-                parts.append(fut.result())
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                futures = [pool.submit(_parse_range, *r) for r in ranges]
+                try:
+                    for fut, r in zip(futures, ranges):
+                        parts.append(fut.result())  # a worker's DigitStructError is raised here
+                        bar.update(r[2] - r[1])
+                except BrokenProcessPool as err:
+                    raise DigitStructError(
+                        f"{path}: a worker process died while parsing images {r[1]} to {r[2] - 1} ({err}); "
+                        "parse with workers=1 to see the error, or delete the split's folder and download it again."
+                    ) from err
+                finally:
+                    pool.shutdown(cancel_futures=True)  # after an error, skip the ranges not started
+        else:
+            for r in ranges:
+                parts.append(_parse_range(*r))
                 bar.update(r[2] - r[1])
-    else:
-        parts = []
-        for r in ranges:
-            parts.append(_parse_range(*r))
-            bar.update(r[2] - r[1])
-    bar.close()
     names = [name for p in parts for name in p[0]]
     counts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     values = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, len(FIELDS)))
@@ -182,41 +334,95 @@ def _parse(path: Path, progress: bool, workers: int | None = None) -> DigitStruc
                        **{k: np.ascontiguousarray(values[:, j]) for j, k in enumerate(FIELDS)})
 
 
+# ------------------------------------------------------------------------------------- parse cache
+
 def _cache_path(path: Path) -> Path:
     return path.with_name(path.name + ".parsed.npz")
+
+
+def _temporary(path: Path) -> Path:
+    """A name next to ``path`` that no other process or thread uses (for write, then rename)."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _content_hash(path: Path) -> str:
+    """The sha256 of the file's content: what a parse cache is stamped with."""
+    import pooch
+
+    try:
+        return pooch.file_hash(str(path))
+    except OSError as err:
+        raise DigitStructError(f"{path} cannot be read ({type(err).__name__}: {err}); check its permissions "
+                               "or download the split again.") from err
+
+
+def _load_cache(cache: Path, digest: str) -> DigitStruct | None:
+    """The parse in ``cache`` if it was made by this version from a file with sha256 ``digest``.
+
+    ``None`` when it is missing, stale, truncated, garbage or inconsistent: the caller parses again.
+    """
+    try:
+        with open(cache, "rb") as raw, np.load(raw, allow_pickle=False) as z:
+            if z["version"].item() != PARSE_CACHE_VERSION or z["sha256"].item() != digest:
+                return None
+            arrays = {k: z[k] for k in ("names", "counts") + FIELDS}
+        names, counts = arrays["names"], arrays["counts"]
+        if (names.ndim != 1 or names.dtype.kind != "U" or counts.shape != names.shape
+                or counts.dtype != np.int64 or (counts < 0).any()):
+            return None
+        if any(arrays[k].dtype != np.float64 or arrays[k].shape != (counts.sum(),) for k in FIELDS):
+            return None
+        return DigitStruct(**arrays)
+    except Exception:  # any failure to read the cache (BadZipFile, EOFError, KeyError, ...)
+        return None
+
+
+def _write_cache(cache: Path, digest: str, struct: DigitStruct) -> None:
+    """Write ``struct`` to ``cache`` through a unique temporary file; warn if the folder refuses."""
+    tmp = _temporary(cache)
+    try:
+        try:
+            with open(tmp, "xb") as out:
+                np.savez(out, version=np.int64(PARSE_CACHE_VERSION), sha256=np.str_(digest),
+                         names=struct.names, counts=struct.counts, **{k: getattr(struct, k) for k in FIELDS})
+            os.replace(tmp, cache)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    except OSError as err:
+        warnings.warn(f"Could not write the parse cache {cache} ({err}); the annotations are parsed again on "
+                      f"every read until {cache.parent} is writable.", stacklevel=3)
 
 
 def read_digit_struct(path, use_cache: bool = True, progress: bool = True,
                       workers: int | None = None) -> DigitStruct:
     """Parse a ``digitStruct.mat`` into a :class:`DigitStruct` (labels as in the file: 10 = digit 0).
 
-    The result is cached in ``<path>.parsed.npz`` (invalidated when the .mat file's size or
-    modification time changes), so each split is parsed once. Raises :class:`DigitStructError` for a
-    file that is not HDF5, lacks ``digitStruct/bbox`` or ``name``, or whose counts disagree.
+    The result is cached in ``<path>.parsed.npz``, stamped with the cache format version and the
+    sha256 of the .mat file's content; a cache that is stale, truncated or unreadable is rebuilt,
+    and a folder that cannot be written gives a warning and an uncached result. ``workers`` processes
+    parse chunks of 2,000 images (default: up to 4, or 1 once TensorFlow is imported).
+
+    Raises :class:`DataMissingError` when the file is not there and :class:`DigitStructError` for a
+    file that cannot be read, is not HDF5, lacks ``digitStruct/bbox`` or ``name``, has a dataset of
+    the wrong type or shape, or whose counts disagree; the message names the file and the image.
     """
     path = Path(path)
     if not path.exists():
         raise DataMissingError(f"{path} does not exist. Fetch the split, e.g. `python -m digitlib.data fetch svhn --split train`.")
-    stat = path.stat()
-    stamp = np.array([PARSE_CACHE_VERSION, stat.st_size, stat.st_mtime_ns], dtype=np.int64)
     cache = _cache_path(path)
-    if use_cache and cache.exists():
-        try:
-            with np.load(cache, allow_pickle=False) as z:
-                if np.array_equal(z["stamp"], stamp):
-                    return DigitStruct(**{k: z[k] for k in ("names", "counts") + FIELDS})
-        except (OSError, KeyError, ValueError):
-            pass  # unreadable cache: parse again
+    if use_cache:
+        digest = _content_hash(path)
+        cached = _load_cache(cache, digest)
+        if cached is not None:
+            return cached
     start = time.perf_counter()
     result = _parse(path, progress, workers)
     if progress:
         rate = len(result) / max(time.perf_counter() - start, 1e-9)
         print(f"parsed {len(result):,} images from {path} ({rate:,.0f} images/s)")
     if use_cache:
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, stamp=stamp, names=result.names, counts=result.counts,
-                 **{k: getattr(result, k) for k in FIELDS})
-        tmp.replace(cache)
+        _write_cache(cache, digest, result)
     return result
 
 
@@ -234,11 +440,25 @@ def write_digit_struct(path, struct: DigitStruct) -> Path:
     """Write ``struct`` as a MATLAB v7.3 ``digitStruct.mat`` in SVHN's layout, quirk included.
 
     One-digit images get their fields as ``(1, 1)`` values, several-digit images as ``(k, 1)``
-    reference arrays, exactly like the real files, so the same reader runs on both.
+    reference arrays, exactly like the real files, so the same reader runs on both. Names are
+    written as MATLAB text: an ``(n, 1)`` uint16 column of UTF-16 code units, so any Unicode name
+    round-trips (a character outside the Basic Multilingual Plane takes two code units, a surrogate
+    pair, as in MATLAB). Raises :class:`DigitStructError` for an empty name, a name with a NUL
+    character or an image without digits (the reader refuses all three).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary(path)
+    try:
+        _write(tmp, struct)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write(tmp: Path, struct: DigitStruct) -> None:
     ref = h5py.ref_dtype
     with h5py.File(tmp, "w", userblock_size=512, libver="earliest") as f:
         refs = f.create_group("#refs#")
@@ -248,12 +468,15 @@ def write_digit_struct(path, struct: DigitStruct) -> Path:
         bbox_refs = np.empty((len(struct), 1), dtype=object)
         offsets = struct.offsets
         for i in range(len(struct)):
-            codes = np.frombuffer(str(struct.names[i]).encode("utf-16-le"), dtype=np.uint16)
+            name, start, stop = str(struct.names[i]), offsets[i], offsets[i + 1]
+            if not name or "\x00" in name or start == stop:
+                raise DigitStructError(f"image {i} ({name!r}): a name must be non-empty without NUL "
+                                       "characters, and an image needs at least one digit")
+            codes = np.frombuffer(name.encode("utf-16-le"), dtype=np.uint16)
             ds = refs.create_dataset(f"n{i}", data=codes.reshape(-1, 1))
             ds.attrs["MATLAB_class"] = np.bytes_(b"char")
             name_refs[i, 0] = ds.ref
             box = refs.create_group(f"b{i}")
-            start, stop = offsets[i], offsets[i + 1]
             for field in FIELDS:
                 values = getattr(struct, field)[start:stop]
                 if len(values) == 1:
@@ -269,5 +492,3 @@ def write_digit_struct(path, struct: DigitStruct) -> Path:
     header = MATLAB_HEADER.encode().ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM"
     with open(tmp, "r+b") as raw:
         raw.write(header)
-    tmp.replace(path)
-    return path

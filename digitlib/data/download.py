@@ -2,15 +2,21 @@
 
 Downloads go through :func:`pooch.retrieve`, which writes to a temporary file and moves it into
 place only after the checksum matched: an interrupted download leaves nothing behind, and the next
-call starts clean. Every failure raises a :class:`~digitlib.data.errors.DataError` that says what
-went wrong and which command retries.
+call starts clean. Archives are extracted all or nothing (:func:`safe_extract`). Every failure
+raises a :class:`~digitlib.data.errors.DataError` that says what went wrong and which command
+retries.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import tarfile
+import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..config import folder_error
 from .errors import ChecksumError, CorruptArchiveError, DataMissingError, UnsafeArchiveError
 
 
@@ -63,34 +69,56 @@ REMOTE_FILES = {
 def fetch(remote: RemoteFile, folder: Path, progressbar: bool = True) -> Path:
     """Download ``remote`` into ``folder`` unless a file with the right checksum is already there.
 
-    Raises :class:`ChecksumError` when the download does not match (the file is removed) and
-    :class:`DataMissingError` when the network cannot be reached.
+    Raises :class:`ChecksumError` when the download does not match (the file is removed),
+    :class:`DataMissingError` when the server answers with an HTTP error (the file moved or the
+    URL is wrong) or cannot be reached (check the connection), and
+    :class:`~digitlib.data.errors.DataHomeError` when ``folder`` cannot be written.
     """
     import pooch
     import requests
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / remote.name
+    by_hand = (f"or download {remote.name} ({remote.size_mb:.0f} MB) by hand (from {remote.url} or a "
+               f"mirror) and put it in {folder}: `{remote.command}` then verifies and uses it.")
     try:  # pooch re-downloads a file already there whose checksum does not match
+        folder.mkdir(parents=True, exist_ok=True)
         path = pooch.retrieve(
             remote.url, known_hash=remote.known_hash, fname=remote.name, path=folder,
             progressbar=progressbar,
         )
-    except ValueError as err:  # pooch's hash mismatch; it has already removed the download
+    except requests.exceptions.HTTPError as err:
+        response = err.response
+        status = f"{response.status_code} {response.reason}" if response is not None else str(err)
+        cause = ("the server has a problem; try again later with `" + remote.command + "`,"
+                 if response is not None and response.status_code >= 500
+                 else "the file has moved or the URL is wrong; update digitlib,")
+        raise DataMissingError(f"The server answered {status} for {remote.url}: {cause} {by_hand}") from err
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError) as err:
+        raise DataMissingError(
+            f"Could not download {remote.url} into {folder} ({type(err).__name__}: {err}). "
+            f"Check your internet connection and run `{remote.command}`, {by_hand}"
+        ) from err
+    except requests.exceptions.RequestException as err:
+        raise DataMissingError(
+            f"The download of {remote.url} failed ({type(err).__name__}: {err}). Retry with "
+            f"`{remote.command}`, {by_hand}"
+        ) from err
+    except ValueError as err:  # pooch's hash mismatch (some requests errors are ValueErrors too, caught above)
         if target.exists():
             target.unlink()
         raise ChecksumError(
             f"The download of {remote.url} did not match its checksum {remote.known_hash} "
             f"({err}). The partial file was removed; retry with `{remote.command}`."
         ) from err
-    except (requests.exceptions.RequestException, OSError) as err:
-        raise DataMissingError(
-            f"Could not download {remote.url} into {folder} ({type(err).__name__}: {err}). "
-            f"Check your internet connection and run `{remote.command}`, or copy {remote.name} "
-            f"({remote.size_mb:.0f} MB) into {folder} yourself."
-        ) from err
+    except OSError as err:  # writing, not the network: a read-only folder, a full disk, a file in the way
+        raise folder_error(folder, f"cannot hold the download of {remote.name} ({type(err).__name__}: {err})") from err
     return Path(path)
+
+
+_KINDS = {tarfile.SYMTYPE: "a symbolic link", tarfile.LNKTYPE: "a hard link", tarfile.FIFOTYPE: "a FIFO",
+          tarfile.CHRTYPE: "a character device", tarfile.BLKTYPE: "a block device"}
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
@@ -100,30 +128,69 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
             f"{archive} contains the member {member.name!r}, which would be written outside the "
             "target folder. The archive is not the expected SVHN file: delete it and download again."
         )
-    if member.issym() or member.islnk():
-        raise UnsafeArchiveError(f"{archive} contains a link {member.name!r}; refusing to extract it.")
+    if not (member.isreg() or member.isdir()):
+        kind = _KINDS.get(member.type, f"a member of tar type {member.type!r}")
+        raise UnsafeArchiveError(
+            f"{archive} contains {kind}, {member.name!r}; only regular files and folders are "
+            "extracted. The archive is not the expected SVHN file: delete it and download again."
+        )
 
 
 def safe_extract(archive: Path, target: Path, retry_command: str = "") -> Path:
-    """Extract a ``.tar.gz`` into ``target``, refusing members that would escape it.
+    """Extract a ``.tar.gz`` into ``target``, all or nothing.
 
-    A truncated or corrupt archive raises :class:`CorruptArchiveError`; members with ``..``, an
-    absolute path or a link raise :class:`UnsafeArchiveError` before anything is written.
+    Every member is checked before anything is written: only regular files and folders inside
+    ``target`` are accepted (``..``, an absolute path, a link, a FIFO or a device raise
+    :class:`UnsafeArchiveError`, and so does a top-level entry that already exists in ``target``).
+    The archive is extracted into a temporary folder inside ``target`` whose top-level entries are
+    renamed into ``target`` at the end; the temporary folder is removed on any failure, so
+    ``target`` never holds a half-extracted entry. A truncated or corrupt archive raises
+    :class:`CorruptArchiveError`; a ``target`` that cannot be written,
+    :class:`~digitlib.data.errors.DataHomeError`.
     """
     archive, target = Path(archive), Path(target)
     retry = f" and run `{retry_command}`" if retry_command else " and download it again"
+
+    def corrupt(err):
+        return CorruptArchiveError(
+            f"{archive} is truncated or not a .tar.gz archive ({type(err).__name__}: {err}). Delete it{retry}."
+        )
+
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()  # reads the whole index: detects truncation early
-            for member in members:
-                _check_member(member, archive)
+        tar = tarfile.open(archive, "r:*")
+    except FileNotFoundError as err:
+        raise DataMissingError(f"{archive} does not exist{retry.replace(' and', ';')}.") from err
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise corrupt(err) from err
+    with tar:
+        try:
+            members = tar.getmembers()  # reads the whole index: detects truncation before writing
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+            raise corrupt(err) from err
+        for member in members:
+            _check_member(member, archive)
+        entries = sorted({PurePosixPath(m.name).parts[0] for m in members if PurePosixPath(m.name).parts})
+        existing = [str(target / e) for e in entries if os.path.lexists(target / e)]
+        if existing:
+            raise UnsafeArchiveError(f"extracting {archive} would overwrite {', '.join(existing)}; delete "
+                                     f"{'it' if len(existing) == 1 else 'them'} first{retry}.")
+        try:
             target.mkdir(parents=True, exist_ok=True)
-            tar.extractall(target, members=members, filter="data")
-    except (tarfile.ReadError, EOFError, OSError, tarfile.FilterError) as err:
-        if isinstance(err, FileNotFoundError) and not archive.exists():
-            raise DataMissingError(f"{archive} does not exist{retry.replace(' and', ';')}.") from err
-        raise CorruptArchiveError(
-            f"{archive} is truncated or not a .tar.gz archive ({type(err).__name__}: {err}). "
-            f"Delete it{retry}."
-        ) from err
+            staging = Path(tempfile.mkdtemp(dir=target, prefix=f".{archive.name}.", suffix=".extracting"))
+        except OSError as err:
+            raise folder_error(target, f"cannot be written ({type(err).__name__}: {err})") from err
+        try:
+            tar.extractall(staging, members=members, filter="data")
+            for entry in entries:
+                os.replace(staging / entry, target / entry)
+        except tarfile.FilterError as err:
+            raise UnsafeArchiveError(f"{archive}: {err}; delete it{retry}.") from err
+        except (tarfile.TarError, EOFError, zlib.error) as err:
+            raise corrupt(err) from err
+        except OSError as err:  # an errno: writing failed (disk full, permissions); none: bad gzip data
+            if err.errno is None:
+                raise corrupt(err) from err
+            raise folder_error(target, f"cannot hold the extracted {archive.name} ({type(err).__name__}: {err})") from err
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target

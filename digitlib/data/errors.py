@@ -1,4 +1,8 @@
-"""Exceptions raised by :mod:`digitlib.data`. Each message names the file and the fix."""
+"""Exceptions raised by :mod:`digitlib.data`. Each message names the file and the fix.
+
+This module imports nothing from digitlib, so :mod:`digitlib.config` can use it without an
+import cycle.
+"""
 from __future__ import annotations
 
 
@@ -10,6 +14,11 @@ class DataMissingError(DataError, FileNotFoundError):
     """A dataset file is not there. The message says the exact command that fetches it."""
 
 
+class DataHomeError(DataError):
+    """The dataset or results folder (``$DIGITLIB_DATA``, ``$DIGITLIB_RESULTS``) is not a folder,
+    cannot be created, or cannot be written when something must be written there."""
+
+
 class ChecksumError(DataError):
     """A downloaded file does not match its known checksum (the partial file was removed)."""
 
@@ -19,11 +28,13 @@ class CorruptArchiveError(DataError):
 
 
 class UnsafeArchiveError(DataError):
-    """An archive member would be written outside the target folder (``..`` or an absolute path)."""
+    """An archive member would be written outside the target folder (``..`` or an absolute path)
+    or is not a regular file or folder (a link, FIFO or device)."""
 
 
 class DigitStructError(DataError):
-    """A ``digitStruct.mat`` file is not in the SVHN format-1 layout."""
+    """A ``digitStruct.mat`` file is not in the SVHN format-1 layout, names files outside its
+    split folder, or leaves no usable image."""
 
 
 class ImageFormatError(DataError):
@@ -32,3 +43,8 @@ class ImageFormatError(DataError):
 
 class CacheVersionError(DataError):
     """A cache file was written by an older version of digitlib and must be rebuilt."""
+
+
+class BadAnnotationWarning(UserWarning):
+    """Images were dropped while preparing a split because their annotations are impossible
+    (labels outside 1-10, boxes without area or outside the image, no digits)."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..config import active_profile, data_home as _data_home
-from .svhn import PreparedSplit, SPLITS, cache_name, prepare_split, svhn_split
+from .svhn import PreparedSplit, SPLITS, cache_name, cached_prepared_split, check_split, svhn_split
 from .synth import generate_split
 
 
@@ -11,19 +11,22 @@ def synthetic_split(split: str, n: int, seed: int, margin: float = 0.0, data_hom
     """A synthetic format-1 split of ``n`` images, generated and prepared once, then cached.
 
     Folders are keyed by split, size and seed (``data/synth/train-4000-s1234/``), so a different
-    profile or seed never reuses stale images.
+    profile or seed never reuses stale images; the prepared file
+    (``train-4000-s1234_train_54[_m<margin>].h5``) is checked against the folder's
+    ``digitStruct.mat`` and prepared again when stale. Generating and preparing hold a file lock
+    (``train-4000-s1234.lock``): a second process waits, then reuses the first one's files.
     """
+    check_split(split)
     root = _data_home(data_home) / "synth"
     # each split gets its own seed stream, so train and test images differ
     split_seed = seed * 10 + SPLITS.index(split)
     folder = root / f"{split}-{n}-s{seed}"
-    if not (folder / "digitStruct.mat").exists():
-        generate_split(folder, n, seed=split_seed, progress=progress)
-    out = root / f"{folder.name}_{cache_name(split, margin)}"
-    if not out.exists():
-        prepare_split(folder, out, margin=margin, progress=progress,
-                      source_label=f"synthetic house numbers ({split}, {n} images, seed {seed})")
-    return PreparedSplit(out)
+    return cached_prepared_split(
+        folder, root / f"{folder.name}_{cache_name(split, margin)}", margin, progress,
+        source_label=f"synthetic house numbers ({split}, {n} images, seed {seed})",
+        generate=lambda: generate_split(folder, n, seed=split_seed, progress=progress),
+        lock_path=root / f"{folder.name}.lock",
+    )
 
 
 def house_numbers(split: str = "train", margin: float = 0.0, profile=None, data_home=None,
@@ -36,9 +39,9 @@ def house_numbers(split: str = "train", margin: float = 0.0, profile=None, data_
 
     Returns a :class:`~digitlib.data.svhn.PreparedSplit`; call ``.load()`` for the arrays or
     ``.batches()`` to stream them. ``margin`` grows the crop around the digits (0.3 = Goodfellow's 30%).
+    ``split`` must be one of ``SPLITS`` (``ValueError`` otherwise).
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    check_split(split)
     profile = profile or active_profile()
     if profile.house_numbers_source == "synthetic":
         n = profile.synth_images.get(split, 0)

@@ -9,28 +9,63 @@ Preprocessing of one image (the report's "Data Preprocessing" steps):
 4. scale the boxes into the 54x54 frame.
 
 Pixel scaling (-0.5..0.5) happens later, in :func:`digitlib.data.scale_images`. Images with more
-than five digits are dropped and counted; so are images whose boxes lie wholly outside the image
-or have no area. A prepared split is cached in one HDF5 file (see :func:`prepare_split`) that can
-be read whole (:func:`load_prepared`) or in batches (:class:`PreparedSplit`).
+than five digits are dropped and counted, and so are images with impossible annotations: labels
+that are not whole numbers 1-10, no digits, boxes with non-finite coordinates, no width or height,
+or lying wholly outside the image (a :class:`~digitlib.data.errors.BadAnnotationWarning` names the
+first). A prepared split is cached in one HDF5 file (see :func:`prepare_split`) stamped with what
+it was made from; :func:`cached_prepared_split` rebuilds it when the stamp does not match and
+reads it whole (:meth:`PreparedSplit.load`) or in batches (:meth:`PreparedSplit.batches`).
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from pathlib import Path, PurePosixPath
 
 import h5py
 import numpy as np
 from PIL import Image
 
-from ..config import data_home as _data_home
+from ..config import data_home as _data_home, file_lock, folder_error
 from .dataset import DigitSequences
-from .digitstruct import DigitStruct, read_digit_struct
+from .digitstruct import read_digit_struct
 from .download import REMOTE_FILES, fetch, safe_extract
-from .errors import CacheVersionError, DataMissingError, DigitStructError, ImageFormatError
+from .errors import (BadAnnotationWarning, CacheVersionError, DataMissingError, DigitStructError,
+                     ImageFormatError)
 from .labels import BLANK, BLANK_BOX, MAX_DIGITS, from_svhn_label
 
 IMAGE_SIZE = 54
-CACHE_VERSION = 2
+#: format of the prepared HDF5 file; 3 added the source stamp (``source_sha256``, exact ``margin``)
+CACHE_VERSION = 3
 SPLITS = ("train", "test", "extra")
+#: largest image read, in pixels (width x height), checked from the PNG header before decoding.
+#: Real SVHN images are at most about 1,100 pixels wide; a larger one is damaged or hostile.
+MAX_IMAGE_PIXELS = 4096 * 4096
+#: why images are dropped; each count is stored as the attribute ``dropped_<reason>``
+DROP_REASONS = {
+    "too_long": "with more than 5 digits",
+    "bad_labels": "with labels outside 1-10",
+    "bad_boxes": "with impossible boxes",
+    "no_digits": "without digits",
+}
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is one of :data:`SPLITS`, else a ``ValueError`` naming them."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    return split
+
+
+def check_margin(margin) -> float:
+    """``margin`` as a float if it is finite and >= 0 (0.3 grows the crop by 30%), else a ``ValueError``."""
+    value = float(margin)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"margin must be a finite number >= 0 (0.3 grows the crop by 30%), got {margin!r}")
+    return value
 
 
 def boxes_to_xyxy(left, top, width, height) -> np.ndarray:
@@ -77,17 +112,30 @@ def crop_to_digits(image: np.ndarray, boxes: np.ndarray, size: int = IMAGE_SIZE,
 
 
 def read_png(path: Path) -> np.ndarray:
-    """Read an RGB PNG as uint8 ``(H, W, 3)``; grey, RGBA or unreadable files raise :class:`ImageFormatError`."""
+    """Read an RGB PNG as uint8 ``(H, W, 3)``.
+
+    Grey, RGBA or unreadable files and images over :data:`MAX_IMAGE_PIXELS` (checked from the
+    header, before any pixel is decoded) raise :class:`ImageFormatError`.
+    """
     if not path.exists():
         raise DataMissingError(
             f"{path} is named in digitStruct.mat but does not exist. The split is incomplete: delete "
             f"{path.parent} and extract (or generate) it again."
         )
     try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            array = np.asarray(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ImageFormatError(_too_large(
+                        path, f"declares an image of {width}x{height} pixels, over the limit of "
+                              f"{MAX_IMAGE_PIXELS:,} (digitlib.data.svhn.MAX_IMAGE_PIXELS)"))
+                img.load()
+                mode = img.mode
+                array = np.asarray(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageFormatError(_too_large(path, f"is refused by PIL as too large ({err})")) from err
     except OSError as err:
         raise ImageFormatError(f"{path} is not a readable image ({err}); extract the split again.") from err
     if mode != "RGB":
@@ -98,10 +146,76 @@ def read_png(path: Path) -> np.ndarray:
     return array
 
 
-def _labels_and_boxes(record: dict):
-    digits = from_svhn_label(record["label"])
-    boxes = boxes_to_xyxy(record["left"], record["top"], record["width"], record["height"])
-    return digits, boxes
+def _too_large(path: Path, problem: str) -> str:
+    return (f"{path} {problem}; SVHN images are at most about 1,100 pixels wide. The file is damaged "
+            "or not an SVHN image: extract (or generate) the split again.")
+
+
+def _check_name(name: str, index: int, mat: Path) -> None:
+    """Refuse a PNG name that is not a plain relative path inside the split folder."""
+    path = PurePosixPath(name)
+    if not path.parts or "\\" in name or "\x00" in name or path.is_absolute() or ".." in path.parts:
+        raise DigitStructError(
+            f"{mat}: image {index} is named {name!r}, which is not a file inside the split folder "
+            f"{mat.parent}; the file is damaged or not SVHN's. Delete the split's folder and "
+            "download (or generate) it again."
+        )
+
+
+def _annotation_problem(record: dict) -> tuple[str, str] | None:
+    """``(reason, description)`` when one image's annotation cannot be used (see
+    :data:`DROP_REASONS`), else None. Boxes lying outside the image are found later, by
+    :func:`crop_to_digits`."""
+    labels = record["label"]
+    if len(labels) == 0:
+        return "no_digits", "it has no digits"
+    if len(labels) > MAX_DIGITS:
+        return "too_long", f"it has {len(labels)} digits"
+    if not np.all(np.isfinite(labels) & (labels == np.round(labels)) & (labels >= 1) & (labels <= 10)):
+        return "bad_labels", f"its labels are {labels.tolist()}; SVHN's are whole numbers 1-10 (10 = digit 0)"
+    coords = np.stack([record[k] for k in ("left", "top", "width", "height")], axis=1)
+    if not np.all(np.isfinite(coords)):
+        return "bad_boxes", f"a box has a non-finite coordinate: (left, top, width, height) = {coords.tolist()}"
+    if np.any(coords[:, 2:] <= 0):
+        return "bad_boxes", f"a box has no width or height: (left, top, width, height) = {coords.tolist()}"
+    return None
+
+
+def source_stamp(mat: Path, margin: float = 0.0, size: int = IMAGE_SIZE) -> dict:
+    """What a prepared file is made from, stored in its attributes: ``format_version``
+    (:data:`CACHE_VERSION`), ``source_sha256`` (the SHA-256 of ``digitStruct.mat``), ``margin`` and
+    ``size``."""
+    import pooch
+
+    try:
+        digest = pooch.file_hash(str(mat))
+    except FileNotFoundError as err:
+        raise DataMissingError(f"{mat} does not exist. Fetch the split, e.g. `python -m digitlib.data "
+                               "fetch svhn --split train`, or generate it.") from err
+    except OSError as err:
+        raise DigitStructError(f"{mat} cannot be read ({type(err).__name__}: {err}); check its permissions "
+                               "or download the split again.") from err
+    return {"format_version": CACHE_VERSION, "source_sha256": digest, "margin": float(margin), "size": int(size)}
+
+
+def stale_reason(path: Path, stamp: dict) -> str | None:
+    """Why the prepared file ``path`` does not match ``stamp`` (see :func:`source_stamp`), or None
+    when it does."""
+    if not path.exists():
+        return "it does not exist"
+    try:
+        with h5py.File(path, "r") as f:
+            found = {key: f.attrs.get(key) for key in stamp}
+    except OSError as err:
+        return f"it is not a readable HDF5 file ({err})"
+    if found["format_version"] != stamp["format_version"]:
+        return f"it was written in cache format {found['format_version']}, this digitlib writes {CACHE_VERSION}"
+    if found["source_sha256"] != stamp["source_sha256"]:
+        return "its digitStruct.mat has changed since it was prepared"
+    if found["margin"] != stamp["margin"] or found["size"] != stamp["size"]:
+        return (f"it was prepared with margin {found['margin']} and size {found['size']}, "
+                f"not {stamp['margin']} and {stamp['size']}")
+    return None
 
 
 def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE, progress: bool = True,
@@ -111,69 +225,108 @@ def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE,
     The file holds ``images`` uint8 ``(N, size, size, 3)`` (chunked, so it can be read in batches),
     ``digits`` int64 ``(N, 5)`` (blank = 10, SVHN's 10 mapped to 0), ``lengths`` int64 ``(N,)``,
     ``boxes`` float32 ``(N, 5, 4)`` xyxy in the 54x54 frame (blanks -1), ``names`` (the PNG names)
-    and ``crop_sizes`` float32 ``(N, 2)`` (width, height of the crop before resizing). Attributes
-    count the images dropped for having more than 5 digits or impossible boxes. Written to a
-    temporary file first, so an interrupted run never leaves a half-written cache.
+    and ``crop_sizes`` float32 ``(N, 2)`` (width, height of the crop before resizing). Attributes:
+    the stamp of :func:`source_stamp`, ``source`` (the folder), ``source_label``,
+    ``annotated_images`` and ``dropped_<reason>`` for each of :data:`DROP_REASONS`.
+
+    Images with impossible annotations are dropped and counted (a :class:`BadAnnotationWarning`
+    names the first); a name that points outside ``folder`` raises :class:`DigitStructError`, and
+    so does a file that leaves no usable image. Written to a uniquely named temporary file that is
+    renamed into place at the end and removed on any failure, so an interrupted or failed run never
+    leaves a half-written cache or a stray file. Not locked: use :func:`cached_prepared_split` when
+    several processes may prepare the same file.
     """
     from tqdm.auto import tqdm
 
     folder, out_path = Path(folder), Path(out_path)
-    struct = read_digit_struct(folder / "digitStruct.mat", progress=progress)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    dropped = {"too_long": 0, "bad_boxes": 0}
+    margin = check_margin(margin)
+    mat = folder / "digitStruct.mat"
+    stamp = source_stamp(mat, margin, size)  # before parsing: a file changed meanwhile is found stale next time
+    struct = read_digit_struct(mat, progress=progress)
     n = len(struct)
-    str_dtype = h5py.string_dtype()
-    with h5py.File(tmp, "w") as f:
-        f.attrs.update(format_version=CACHE_VERSION, margin=margin, size=size, source=str(folder),
-                       source_label=source_label or f"SVHN format 1 ({folder.name})")
-        ds = {
-            "images": f.create_dataset("images", (0, size, size, 3), np.uint8, maxshape=(None, size, size, 3),
-                                       chunks=(min(256, max(n, 1)), size, size, 3)),
-            "digits": f.create_dataset("digits", (0, MAX_DIGITS), np.int64, maxshape=(None, MAX_DIGITS)),
-            "lengths": f.create_dataset("lengths", (0,), np.int64, maxshape=(None,)),
-            "boxes": f.create_dataset("boxes", (0, MAX_DIGITS, 4), np.float32, maxshape=(None, MAX_DIGITS, 4)),
-            "names": f.create_dataset("names", (0,), str_dtype, maxshape=(None,)),
-            "crop_sizes": f.create_dataset("crop_sizes", (0, 2), np.float32, maxshape=(None, 2)),
-        }
-        buffers = {k: [] for k in ds}
+    for i, name in enumerate(struct.names):
+        _check_name(str(name), i, mat)
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    first_bad = None  # (index, name, description) of the first image dropped for a bad annotation
+    tmp = out_path.with_name(f"{out_path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        try:
+            f = h5py.File(tmp, "w")
+        except OSError as err:
+            raise folder_error(out_path.parent, f"is not writable ({err}), so {out_path.name} cannot be prepared") from err
+        with f:
+            f.attrs.update(stamp, source=str(folder), source_label=source_label or f"SVHN format 1 ({folder.name})")
+            ds = {
+                "images": f.create_dataset("images", (0, size, size, 3), np.uint8, maxshape=(None, size, size, 3),
+                                           chunks=(min(256, max(n, 1)), size, size, 3)),
+                "digits": f.create_dataset("digits", (0, MAX_DIGITS), np.int64, maxshape=(None, MAX_DIGITS)),
+                "lengths": f.create_dataset("lengths", (0,), np.int64, maxshape=(None,)),
+                "boxes": f.create_dataset("boxes", (0, MAX_DIGITS, 4), np.float32, maxshape=(None, MAX_DIGITS, 4)),
+                "names": f.create_dataset("names", (0,), h5py.string_dtype(), maxshape=(None,)),
+                "crop_sizes": f.create_dataset("crop_sizes", (0, 2), np.float32, maxshape=(None, 2)),
+            }
+            buffers = {k: [] for k in ds}
 
-        def flush():
-            if not buffers["images"]:
-                return
-            count = len(buffers["images"])
-            for key, d in ds.items():
-                d.resize(d.shape[0] + count, axis=0)
-                d[-count:] = np.array(buffers[key], dtype=object if key == "names" else d.dtype)
-                buffers[key].clear()
+            def flush():
+                if not buffers["images"]:
+                    return
+                count = len(buffers["images"])
+                for key, d in ds.items():
+                    d.resize(d.shape[0] + count, axis=0)
+                    d[-count:] = np.array(buffers[key], dtype=object if key == "names" else d.dtype)
+                    buffers[key].clear()
 
-        for i in tqdm(range(n), desc=f"preparing {folder.name}", unit="img", disable=not progress,
-                      mininterval=1.0):
-            record = struct[i]
-            digits, boxes = _labels_and_boxes(record)
-            if len(digits) > MAX_DIGITS:
-                dropped["too_long"] += 1
-                continue
-            image = read_png(folder / record["name"])
-            try:
-                crop, crop_boxes, crop_wh = crop_to_digits(image, boxes, size, margin, name=str(folder / record["name"]))
-            except DigitStructError:
-                dropped["bad_boxes"] += 1
-                continue
-            label = np.full(MAX_DIGITS, BLANK, np.int64)
-            label[: len(digits)] = digits
-            all_boxes = np.tile(BLANK_BOX, (MAX_DIGITS, 1))
-            all_boxes[: len(digits)] = crop_boxes
-            for key, value in zip(ds, (crop, label, len(digits), all_boxes, record["name"], crop_wh)):
-                buffers[key].append(value)
-            if len(buffers["images"]) >= batch:
-                flush()
-        flush()
-        f.attrs.update(dropped_too_long=dropped["too_long"], dropped_bad_boxes=dropped["bad_boxes"],
-                       annotated_images=n)
-    tmp.replace(out_path)
+            for i in tqdm(range(n), desc=f"preparing {folder.name}", unit="img", disable=not progress,
+                          mininterval=1.0):
+                record = struct[i]
+                path = folder / record["name"]
+                problem = _annotation_problem(record)
+                if problem is None:
+                    image = read_png(path)
+                    boxes = boxes_to_xyxy(record["left"], record["top"], record["width"], record["height"])
+                    try:
+                        crop, crop_boxes, crop_wh = crop_to_digits(image, boxes, size, margin, name=str(path))
+                    except DigitStructError:
+                        problem = "bad_boxes", (f"a box lies outside the {image.shape[1]}x{image.shape[0]} image "
+                                                f"or has no area inside it: (x_min, y_min, x_max, y_max) = {boxes.tolist()}")
+                if problem is not None:
+                    dropped[problem[0]] += 1
+                    if problem[0] != "too_long" and first_bad is None:
+                        first_bad = (i, record["name"], problem[1])
+                    continue
+                digits = from_svhn_label(record["label"])
+                label = np.full(MAX_DIGITS, BLANK, np.int64)
+                label[: len(digits)] = digits
+                all_boxes = np.tile(BLANK_BOX, (MAX_DIGITS, 1))
+                all_boxes[: len(digits)] = crop_boxes
+                for key, value in zip(ds, (crop, label, len(digits), all_boxes, record["name"], crop_wh)):
+                    buffers[key].append(value)
+                if len(buffers["images"]) >= batch:
+                    flush()
+            flush()
+            kept = len(ds["images"])
+            f.attrs.update({f"dropped_{reason}": count for reason, count in dropped.items()},
+                           annotated_images=n)
+        counts = ", ".join(f"{count} {DROP_REASONS[reason]}" for reason, count in dropped.items())
+        bad = {reason: count for reason, count in dropped.items() if count and reason != "too_long"}
+        first = (f"the first is image {first_bad[0]} (counting from 0), {first_bad[1]}: {first_bad[2]}"
+                 if first_bad else "")
+        if kept == 0:
+            raise DigitStructError(
+                f"{mat}: none of its {n} images can be used (dropped: {counts}){'; ' + first if first else ''}. "
+                "The file is damaged or not SVHN's: delete the split's folder and download (or generate) it again."
+            )
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if bad:
+        warnings.warn(
+            f"{mat}: dropped {sum(bad.values())} of {n} images with impossible annotations "
+            f"({', '.join(f'{count} {DROP_REASONS[reason]}' for reason, count in bad.items())}); {first}. "
+            f"The counts are stored in the dropped_* attributes of {out_path}.",
+            BadAnnotationWarning, stacklevel=2)
     if progress:
-        print(f"prepared {n - sum(dropped.values()):,} of {n:,} images into {out_path} "
-              f"(dropped: {dropped['too_long']} with more than 5 digits, {dropped['bad_boxes']} with impossible boxes)")
+        print(f"prepared {kept:,} of {n:,} images into {out_path} (dropped: {counts})")
     return out_path
 
 
@@ -214,7 +367,8 @@ class PreparedSplit:
                 images=f["images"][index], digits=f["digits"][index], lengths=f["lengths"][index],
                 boxes=f["boxes"][index], names=f["names"].asstr()[index], crop_sizes=f["crop_sizes"][index],
                 source=str(self.attrs.get("source_label", self.attrs.get("source", ""))),
-                meta={k: self.attrs[k] for k in ("dropped_too_long", "dropped_bad_boxes", "annotated_images", "margin")},
+                meta={k: v for k, v in self.attrs.items()
+                      if k.startswith("dropped_") or k in ("annotated_images", "margin")},
             )
 
     def batches(self, batch_size: int = 1024):
@@ -227,44 +381,105 @@ class PreparedSplit:
         return self.read(slice(None))
 
 
+def cached_prepared_split(folder, out, margin: float = 0.0, progress: bool = True, source_label: str | None = None,
+                          generate=None, lock_path=None, rebuild: bool = False) -> PreparedSplit:
+    """The prepared split ``out`` of the format-1 ``folder``, prepared again when missing or stale.
+
+    ``out`` is valid when its stamp (:func:`source_stamp`: cache format, SHA-256 of
+    ``folder/digitStruct.mat``, margin, size) matches; a valid file is opened without writing
+    anything, so a read-only folder works. Otherwise, holding a file lock (``lock_path``, default
+    ``<out>.lock``), ``generate()`` is called when ``folder`` has no ``digitStruct.mat`` yet
+    (synthetic splits) and :func:`prepare_split` rebuilds ``out``, with a one-line message when an
+    old file is replaced. A second process asking for the same split waits for the lock and then
+    reuses the file the first one wrote. ``rebuild=True`` prepares it again in any case.
+    """
+    folder, out, margin = Path(folder), Path(out), check_margin(margin)
+    mat = folder / "digitStruct.mat"
+    reason = "a rebuild was asked for" if rebuild else (
+        stale_reason(out, source_stamp(mat, margin)) if mat.exists() else "its split is not there yet")
+    if reason is None:
+        return PreparedSplit(out)
+    purpose = f"to prepare {out}" + (f" ({reason})" if out.exists() else "")
+    with file_lock(Path(lock_path or out.with_name(out.name + ".lock")), purpose, progress):
+        for leftover in out.parent.glob(f"{out.name}.*.tmp"):  # of a killed process; ours are unique
+            leftover.unlink(missing_ok=True)
+        if not mat.exists():
+            if generate is None:
+                raise DataMissingError(f"{mat} does not exist, so {out} cannot be prepared.")
+            generate()
+        if not rebuild:  # another process may have prepared it while this one waited
+            reason = stale_reason(out, source_stamp(mat, margin))
+        if reason is not None:
+            if out.exists() and progress:
+                print(f"{out}: {reason}; preparing it again", flush=True)
+            prepare_split(folder, out, margin, progress=progress, source_label=source_label)
+    return PreparedSplit(out)
+
+
 def svhn_folder(split: str, data_home=None) -> Path:
-    return _data_home(data_home) / "svhn" / split
+    """The folder of SVHN's format-1 ``split`` (PNGs and ``digitStruct.mat``) in the data home."""
+    return _data_home(data_home) / "svhn" / check_split(split)
 
 
 def fetch_svhn(split: str, data_home=None, progress: bool = True) -> Path:
-    """Download (checksum-verified) and safely extract an SVHN format-1 split; returns its folder."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown SVHN split {split!r}; choose one of {SPLITS}")
-    remote = REMOTE_FILES[f"svhn-{split}"]
-    root = _data_home(data_home) / "svhn"
-    folder = root / split
+    """Download (checksum-verified) and safely extract an SVHN format-1 split; returns its folder.
+
+    The split folder appears only when complete: the archive is extracted into a temporary folder
+    beside it and renamed into place at the end (the temporary folder is removed on any failure),
+    so a folder holding ``digitStruct.mat`` is a finished split. Two processes fetching the same
+    split take turns (a file lock); the second finds the split ready.
+    """
+    remote = REMOTE_FILES[f"svhn-{check_split(split)}"]
+    folder = svhn_folder(split, data_home)
+    root = folder.parent
     if (folder / "digitStruct.mat").exists():
         return folder
-    archive = fetch(remote, root, progressbar=progress)
-    safe_extract(archive, root, retry_command=remote.command)
-    if not (folder / "digitStruct.mat").exists():
-        raise DigitStructError(f"{archive} did not contain {split}/digitStruct.mat; delete it and run `{remote.command}`.")
+    with file_lock(root / f"{split}.lock", f"to download and extract SVHN's {split} split into {folder}", progress):
+        if (folder / "digitStruct.mat").exists():
+            return folder
+        for leftover in root.glob(f".{split}.*.extracting"):  # of a killed process
+            shutil.rmtree(leftover, ignore_errors=True)
+        archive = fetch(remote, root, progressbar=progress)
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{split}.", suffix=".extracting"))
+        try:
+            safe_extract(archive, staging, retry_command=remote.command)
+            if not (staging / split / "digitStruct.mat").is_file():
+                raise DigitStructError(
+                    f"{archive} did not contain {split}/digitStruct.mat; delete it and run `{remote.command}`."
+                )
+            if folder.exists():  # left by an interrupted extraction of an older digitlib: incomplete
+                if progress:
+                    print(f"replacing {folder}, an incomplete split without digitStruct.mat", flush=True)
+                shutil.rmtree(folder)
+            os.replace(staging / split, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
-def svhn_split(split: str, margin: float = 0.0, data_home=None, progress: bool = True) -> PreparedSplit:
+def svhn_split(split: str, margin: float = 0.0, data_home=None, progress: bool = True,
+               rebuild: bool = False) -> PreparedSplit:
     """The real SVHN split, prepared (54x54) and cached. Needs the extracted data (no download here).
 
-    Raises :class:`DataMissingError` naming the fetch command when the split is not there.
+    The cache ``svhn/<split>_54[_m<margin>].h5`` is checked against its source
+    (:func:`cached_prepared_split`) and prepared again when stale. Raises :class:`DataMissingError`
+    naming the fetch command when the split is not there, ``ValueError`` for an unknown split or a
+    negative margin.
     """
     folder = svhn_folder(split, data_home)
+    margin = check_margin(margin)
     if not (folder / "digitStruct.mat").exists():
         remote = REMOTE_FILES[f"svhn-{split}"]
         raise DataMissingError(
             f"SVHN's {split} split is not in {folder}. Fetch it with `{remote.command}` "
             f"({remote.size_mb:.0f} MB download), or use the offline profile DIGITLIB_PROFILE=quick."
         )
-    out = folder.parent / cache_name(split, margin)
-    if not out.exists():
-        prepare_split(folder, out, margin=margin, progress=progress, source_label=f"SVHN format 1 ({split})")
-    return PreparedSplit(out)
+    return cached_prepared_split(folder, folder.parent / cache_name(split, margin), margin, progress,
+                                 source_label=f"SVHN format 1 ({split})", rebuild=rebuild)
 
 
 def cache_name(split: str, margin: float = 0.0, size: int = IMAGE_SIZE) -> str:
-    suffix = f"_m{int(round(margin * 100))}" if margin else ""
-    return f"{split}_{size}{suffix}.h5"
+    """File name of a prepared split: ``train_54.h5`` for margin 0, else the exact margin, e.g.
+    ``train_54_m0.304.h5`` (``repr`` of the float, so different margins never share a file)."""
+    margin = check_margin(margin)
+    return f"{split}_{size}" + (f"_m{margin!r}" if margin else "") + ".h5"

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from .digitstruct import FIELDS, DigitStruct, write_digit_struct
+from .digitstruct import DigitStruct, write_digit_struct
 
 #: matplotlib's bundled fonts with clearly different digit shapes
 FONT_NAMES = (
@@ -190,10 +190,14 @@ def generate_split(folder, n: int, seed: int = 0, progress: bool = True, workers
     Produces ``folder/1.png .. n.png`` and ``folder/digitStruct.mat``. The same ``seed`` gives the
     same images (each image ``i`` is drawn from its own generator seeded with ``[seed, i]``, so the
     result does not depend on ``workers``). The ``digitStruct.mat`` is written last: a folder
-    without it is an interrupted run and is regenerated.
+    without it is an interrupted run and is regenerated. ``n`` and ``workers`` must be positive
+    integers (``ValueError`` otherwise).
     """
     from tqdm.auto import tqdm
 
+    for name, value in (("n", n), ("workers", 1 if workers is None else workers)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"generate_split: {name} must be a positive integer, got {value!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "digitStruct.mat").unlink(missing_ok=True)

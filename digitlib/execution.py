@@ -1,0 +1,324 @@
+"""Execute notebooks under a hard watchdog, for the book build, the tests and grading.
+
+Notebook execution can stall: now and then the kernel and the client both sit idle in their event
+loops, no cell running, and neither nbclient's per-cell timeout nor its startup timeout fires (an
+intermittent, known upstream problem of Jupyter kernels, more likely under CPU load). So nothing
+here relies on those timeouts alone. :func:`execute_notebook` runs each notebook in a child
+process and watches it from outside:
+
+* **stall**: the child and the kernel together used less than ``IDLE_CPU_FRACTION`` of one core
+  for ``stall_seconds`` while a cell was pending (a cell that trains or computes keeps a core
+  busy; a stalled execution uses almost none);
+* **hard limit**: the whole notebook ran longer than ``timeout`` seconds.
+
+Either way the child and its kernel are killed, the message names the notebook and the cell
+(number and first line), and the notebook is executed once more from the start (``retries=1``).
+Only a second stall raises :class:`NotebookStalled`. A cell that raises (with
+``allow_errors=False``) raises :class:`NotebookFailed` at once: an error is not retried.
+
+:func:`execute_book` executes the book's chapters this way and stores them in Jupyter Book's
+execution cache (``_build/.jupyter_cache/<profile>``), so the following ``jupyter-book build``
+renders them without executing anything itself::
+
+    python -m digitlib.execution book            # execute what the cache lacks, then build
+    python -m digitlib.execution run notebooks/03_building_blocks.ipynb
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+#: seconds without CPU activity (while a cell is pending) after which an execution is stalled
+STALL_SECONDS = 90
+#: "no activity": the process tree used less than this fraction of one core over the window
+IDLE_CPU_FRACTION = 0.02
+#: default hard limit on one notebook's execution, in seconds
+NOTEBOOK_TIMEOUT = 3600
+_POLL_SECONDS = 0.2
+_PROGRESS = "digitlib-execution:"
+_say = functools.partial(print, flush=True)
+
+
+class NotebookStalled(RuntimeError):
+    """A notebook's execution made no progress (or ran past its hard limit) on every attempt."""
+
+
+class NotebookFailed(RuntimeError):
+    """A cell raised an error while errors were not allowed."""
+
+
+@dataclass
+class Execution:
+    """A finished execution: the executed ``notebook``, its wall time in ``seconds``, the peak
+    resident memory of the kernel (and everything it started) in bytes, and how many
+    ``attempts`` it took (2 after a stall)."""
+
+    notebook: nbformat.NotebookNode
+    seconds: float
+    peak_memory: int
+    attempts: int
+
+
+def _first_line(source: str) -> str:
+    line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return line if len(line) <= 70 else line[:67] + "..."
+
+
+class _Tree:
+    """CPU time and memory of a process and all its descendants (the kernel, its workers).
+
+    CPU time is summed over every process ever seen, so it never drops when a worker exits.
+    """
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self._psutil = psutil
+        self.root = psutil.Process(pid)
+        self._cpu: dict[int, float] = {}
+
+    def processes(self):
+        try:
+            return [self.root] + self.root.children(recursive=True)
+        except self._psutil.Error:
+            return []
+
+    def sample(self) -> tuple[float, int]:
+        """(total CPU seconds so far, resident memory of the kernel's process tree now)."""
+        kernel_rss = 0
+        for proc in self.processes():
+            try:
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
+                if proc.pid != self.root.pid:
+                    kernel_rss += proc.memory_info().rss
+            except self._psutil.Error:
+                continue
+        return sum(self._cpu.values()), kernel_rss
+
+    def kill(self) -> None:
+        procs = self.processes()
+        for proc in reversed(procs):
+            try:
+                proc.kill()
+            except self._psutil.Error:
+                pass
+        self._psutil.wait_procs(procs, timeout=10)
+
+
+def _attempt(nb, cwd, allow_errors, kernel_name, stall_seconds, timeout, label):
+    """One execution in a child process. Returns ``(notebook, seconds, peak)`` or raises
+    ``_Stall(message)``."""
+    with tempfile.TemporaryDirectory(prefix="digitlib-exec-") as tmp:
+        src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        nbformat.write(nb, src)
+        cmd = [sys.executable, "-m", "digitlib.execution", "_child", str(src), str(out), str(cwd),
+               kernel_name, "1" if allow_errors else "0"]
+        start = time.monotonic()
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        lines: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(ln) for ln in child.stdout], daemon=True)
+        reader.start()
+        tree = _Tree(child.pid)
+        cell, cell_started = None, start
+        history: list[tuple[float, float]] = []  # (time, cpu seconds)
+        peak, failure = 0, None
+        while child.poll() is None:
+            time.sleep(_POLL_SECONDS)
+            while not lines.empty():
+                line = lines.get()
+                if line.startswith(_PROGRESS):
+                    event = json.loads(line[len(_PROGRESS):])
+                    if "cell" in event:
+                        cell, cell_started = event["cell"], time.monotonic()
+                    if "error" in event:
+                        failure = event["error"]
+                else:
+                    print(line, end="")
+            now = time.monotonic()
+            cpu, rss = tree.sample()
+            peak = max(peak, rss)
+            history.append((now, cpu))
+            while len(history) > 2 and history[1][0] <= now - stall_seconds:
+                history.pop(0)
+            window_start, window_cpu = history[0]
+            idle = (now - window_start >= stall_seconds and now - cell_started >= stall_seconds
+                    and cpu - window_cpu < IDLE_CPU_FRACTION * stall_seconds)
+            too_long = now - start > timeout
+            if idle or too_long:
+                tree.kill()
+                child.wait()
+                where = "before the first cell (kernel start-up)" if cell is None else (
+                    f"at cell {cell} ({_first_line(nb.cells[cell].source)!r})")
+                why = (f"no progress for {stall_seconds:.0f} s, kernel idle" if idle
+                       else f"still running after the hard limit of {timeout:.0f} s")
+                raise _Stall(f"{label}: {why} {where}; killed its kernel")
+        reader.join(timeout=5)
+        while not lines.empty():
+            line = lines.get()
+            if line.startswith(_PROGRESS) and "error" in json.loads(line[len(_PROGRESS):]):
+                failure = json.loads(line[len(_PROGRESS):])["error"]
+            elif not line.startswith(_PROGRESS):
+                print(line, end="")
+        if failure is not None:
+            raise NotebookFailed(f"{label}: {failure}")
+        if child.returncode != 0 or not out.exists():
+            raise NotebookFailed(f"{label}: the executing process exited with code {child.returncode}")
+        return nbformat.read(out, as_version=4), time.monotonic() - start, peak
+
+
+class _Stall(Exception):
+    pass
+
+
+def execute_notebook(notebook, cwd=None, *, allow_errors: bool = False, kernel_name: str = "python3",
+                     stall_seconds: float = STALL_SECONDS, timeout: float = NOTEBOOK_TIMEOUT,
+                     retries: int = 1, label: str | None = None, log=_say) -> Execution:
+    """Execute ``notebook`` (a path or an ``nbformat`` notebook) top to bottom under the watchdog.
+
+    ``cwd``: the kernel's working folder (default: the notebook's folder, or the current one).
+    ``allow_errors``: keep going after a cell raises (its error is in the outputs); otherwise
+    raise :class:`NotebookFailed` naming the cell. A stalled execution (see the module docstring)
+    is killed and started again up to ``retries`` times; then :class:`NotebookStalled`.
+    The input is not changed; the executed copy is in the returned :class:`Execution`.
+    """
+    if isinstance(notebook, (str, os.PathLike)):
+        path = Path(notebook)
+        nb = nbformat.read(path, as_version=4)
+        cwd = cwd or path.parent
+        label = label or str(path)
+    else:
+        nb = notebook
+        label = label or "notebook"
+    cwd = Path(cwd or os.getcwd()).resolve()
+    messages = []
+    for attempt in range(1, retries + 2):
+        try:
+            executed, seconds, peak = _attempt(nb, cwd, allow_errors, kernel_name, stall_seconds, timeout, label)
+            return Execution(executed, seconds, peak, attempt)
+        except _Stall as stall:
+            messages.append(str(stall))
+            if attempt <= retries:
+                log(f"{stall}; executing it again (attempt {attempt + 1} of {retries + 1})")
+    raise NotebookStalled("; then ".join(messages))
+
+
+def _child(src: str, out: str, cwd: str, kernel_name: str, allow_errors: str) -> int:
+    """Runs in the child process: execute ``src`` with nbclient, report each cell as it starts."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    def report(**event):
+        print(_PROGRESS + json.dumps(event), flush=True)
+
+    nb = nbformat.read(src, as_version=4)
+    client = NotebookClient(nb, kernel_name=kernel_name, allow_errors=allow_errors == "1",
+                            timeout=None, record_timing=False, resources={"metadata": {"path": cwd}},
+                            on_cell_start=lambda cell, cell_index: report(cell=cell_index))
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        failed = [(i, o) for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        if failed:
+            index, output = failed[0]
+            report(error=f"cell {index} ({_first_line(nb.cells[index].source)!r}) raised {output.ename}: {output.evalue}")
+        else:
+            report(error=f"a cell raised {err!r}")
+        return 2
+    nbformat.write(nb, out)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ the book
+
+def book_notebooks(root) -> list[Path]:
+    """The chapter notebooks listed in the book's ``_toc.yml``, in order."""
+    import yaml
+
+    root = Path(root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [entry["file"] for part in toc.get("parts", []) for entry in part.get("chapters", [])]
+    return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
+
+
+def book_cache_path(root, profile_name: str | None = None) -> Path:
+    """Jupyter Book's execution cache for the active profile: ``_build/.jupyter_cache/<profile>``."""
+    from .config import active_profile
+
+    return Path(root) / "_build" / ".jupyter_cache" / (profile_name or active_profile().name)
+
+
+def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS,
+                 timeout: float = NOTEBOOK_TIMEOUT, log=_say) -> dict[str, Execution | None]:
+    """Execute every chapter the execution cache lacks (all of them with ``force``) under the
+    watchdog and store it in the cache. Returns ``{notebook path: Execution or None (cached)}``."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(book_cache_path(root)))
+    done = {}
+    for path in book_notebooks(root):
+        nb = nbformat.read(path, as_version=4)
+        if not force:
+            try:
+                cache.match_cache_notebook(nb)
+                done[str(path)] = None
+                continue
+            except KeyError:
+                pass
+        log(f"executing {path.relative_to(root)} ...")
+        run = execute_notebook(path, stall_seconds=stall_seconds, timeout=timeout, log=log,
+                               label=str(path.relative_to(root)))
+        cache.cache_notebook_bundle(CacheBundleIn(run.notebook, str(path), data={"execution_seconds": run.seconds}),
+                                    check_validity=False, overwrite=True)
+        log(f"executed {path.relative_to(root)} in {run.seconds:.0f} s, peak kernel memory "
+            f"{run.peak_memory / 2 ** 20:,.0f} MiB" + (" (second attempt)" if run.attempts > 1 else ""))
+        done[str(path)] = run
+    return done
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m digitlib.execution", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    book = sub.add_parser("book", help="execute the chapters missing from the book's execution cache")
+    book.add_argument("--root", default=".", help="the book's folder (with _toc.yml)")
+    book.add_argument("--force", action="store_true", help="execute every chapter again")
+    run = sub.add_parser("run", help="execute notebooks, errors stop; print time and peak memory")
+    run.add_argument("notebooks", nargs="+")
+    for p in (book, run):
+        p.add_argument("--stall-seconds", type=float, default=STALL_SECONDS)
+        p.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT, help="hard limit per notebook, s")
+    child = sub.add_parser("_child")  # internal: the executing process
+    child.add_argument("args", nargs=5)
+    args = parser.parse_args(argv)
+    if args.command == "_child":
+        return _child(*args.args)
+    try:
+        if args.command == "book":
+            execute_book(Path(args.root).resolve(), args.force, args.stall_seconds, args.timeout)
+        else:
+            for path in args.notebooks:
+                r = execute_notebook(path, stall_seconds=args.stall_seconds, timeout=args.timeout)
+                print(f"{path}: {r.seconds:.1f} s, peak kernel memory {r.peak_memory / 2 ** 20:,.0f} MiB, "
+                      f"{r.attempts} attempt(s)")
+    except (NotebookStalled, NotebookFailed) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

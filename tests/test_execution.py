@@ -1,0 +1,73 @@
+"""The watchdog executor: stalls are killed, named and retried once; errors are named, not retried."""
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from conftest import ROOT
+from digitlib.execution import (NotebookFailed, NotebookStalled, book_cache_path, book_notebooks,
+                                execute_book, execute_notebook)
+
+# A cell that sits idle (no CPU, no output) is what a stalled execution looks like from outside.
+IDLE_ONCE = ("import pathlib, time\nmarker = pathlib.Path('attempted')\n"
+             "if not marker.exists():\n    marker.write_text('1')\n    time.sleep(600)\nprint('ran')")
+
+
+def _notebook(*sources):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def test_outputs_come_back_and_the_input_is_not_changed(tmp_path):
+    nb = _notebook("x = 6 * 7", "print(x)")
+    run = execute_notebook(nb, tmp_path)
+    assert run.notebook.cells[1].outputs[0]["text"] == "42\n"
+    assert run.attempts == 1 and run.seconds > 0 and run.peak_memory > 10 * 2 ** 20
+    assert nb.cells[1].outputs == []
+
+
+def test_a_stall_is_killed_named_and_retried_once(tmp_path):
+    messages = []
+    run = execute_notebook(_notebook("x = 1", IDLE_ONCE), tmp_path, stall_seconds=4, log=messages.append)
+    assert run.attempts == 2
+    assert run.notebook.cells[1].outputs[0]["text"] == "ran\n"
+    assert len(messages) == 1
+    assert "no progress for 4 s" in messages[0] and "at cell 1 ('import pathlib, time')" in messages[0]
+
+
+def test_a_second_stall_raises(tmp_path):
+    nb = _notebook("import time\ntime.sleep(600)")
+    with pytest.raises(NotebookStalled, match=r"(?s)at cell 0 \('import time'\).*then.*at cell 0"):
+        execute_notebook(nb, tmp_path, stall_seconds=3, log=lambda m: None)
+
+
+def test_the_hard_limit_ends_a_busy_cell(tmp_path):
+    nb = _notebook("while True:\n    pass")
+    with pytest.raises(NotebookStalled, match="hard limit of 6 s at cell 0"):
+        execute_notebook(nb, tmp_path, timeout=6, retries=0)
+
+
+def test_an_error_names_its_cell_and_is_not_retried(tmp_path):
+    nb = _notebook("x = 1", "y = x / 0", "print('never')")
+    with pytest.raises(NotebookFailed, match=r"cell 1 \('y = x / 0'\) raised ZeroDivisionError: division by zero"):
+        execute_notebook(nb, tmp_path)
+    run = execute_notebook(nb, tmp_path, allow_errors=True)
+    assert run.notebook.cells[1].outputs[0]["ename"] == "ZeroDivisionError"
+    assert run.notebook.cells[2].outputs[0]["text"] == "never\n"
+
+
+def test_the_book_cache_is_filled_and_then_reused(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(_notebook("print('chapter')"), tmp_path / "notebooks" / "01_a.ipynb")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - chapters:\n"
+                                       "      - file: notebooks/01_a\n")
+    monkeypatch.setenv("DIGITLIB_PROFILE", "quick")
+    first = execute_book(tmp_path, log=lambda m: None)
+    assert first[str(tmp_path / "notebooks" / "01_a.ipynb")].notebook.cells[0].outputs
+    assert (book_cache_path(tmp_path) / "global.db").exists()
+    again = execute_book(tmp_path, log=lambda m: None)
+    assert list(again.values()) == [None]  # found in the cache, not executed
+
+
+def test_the_book_lists_every_chapter():
+    assert [p.name for p in book_notebooks(ROOT)] == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
