@@ -10,7 +10,7 @@ Figures (no pass/fail here; the targets are in the issue tracker and the README)
   33,402-image train split in under 15 s, i.e. > 2,230 images/s on 2 cores)
 * ``synth.generate_split``: synthetic house numbers per second (target: 10,000 in under a minute)
 * ``prepare_split``: crops per second (PNG decode, crop, bicubic resize, HDF5 write)
-* the input pipeline: training images/s fed by :class:`~digitlib.training.BatchFeeder` from the
+* the input pipeline: training images/s fed by :class:`~digitlib.data.feeding.BatchFeeder` from the
   HDF5 cache against ``fit`` on in-memory arrays (the feeder must not be the bottleneck)
 * with ``--experiments``: every experiment of the book in the active profile (trained, or reused
   from the results cache): parameters, training images/s, wall time, metrics beside the report's
@@ -67,9 +67,10 @@ def pipeline_benchmark(n: int = 2048, batch_size: int = 64) -> list[tuple[str, s
     """Training images/s of the report's house-number network fed three ways."""
     from .backend import import_keras
     from .data.dataset import DigitSequences
-    from .data.svhn import PreparedSplit
+    from .data.svhn import PreparedSplit, write_prepared
     from .models import SVHN_SHAPE, build_model
-    from .training import BatchFeeder, compile_model, model_inputs
+    from .data.feeding import BatchFeeder, model_inputs
+    from .models import compile_model
 
     keras = import_keras()
     rng = np.random.default_rng(0)
@@ -80,18 +81,7 @@ def pipeline_benchmark(n: int = 2048, batch_size: int = 64) -> list[tuple[str, s
                           names=np.array([f"{i}.png" for i in range(n)]), crop_sizes=np.ones((n, 2), np.float32))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        import h5py
-
-        path = Path(tmp) / "bench.h5"
-        with h5py.File(path, "w") as f:
-            from .data.svhn import CACHE_VERSION
-
-            f.attrs.update(format_version=CACHE_VERSION, margin=0.0, size=54, source="bench", source_label="random",
-                           dropped_too_long=0, dropped_bad_boxes=0, annotated_images=n)
-            for key in ("images", "digits", "lengths", "boxes", "crop_sizes"):
-                f.create_dataset(key, data=getattr(data, key), chunks=(min(256, n),) + getattr(data, key).shape[1:])
-            f.create_dataset("names", data=data.names.astype(object), dtype=h5py.string_dtype())
-        split = PreparedSplit(path)
+        split = PreparedSplit(write_prepared(Path(tmp) / "bench.h5", data, source_label="random"))
         x, y = model_inputs(data, with_boxes=True)
         feeds = {
             "fit on in-memory arrays": lambda: (x, y),
@@ -100,7 +90,7 @@ def pipeline_benchmark(n: int = 2048, batch_size: int = 64) -> list[tuple[str, s
         }
         for label, make in feeds.items():
             model = build_model("svhn_localizer", SVHN_SHAPE)
-            compile_model(model, 10.0, keras.optimizers.Adam(1e-3))
+            compile_model(model, keras.optimizers.Adam(1e-3), box_loss_weight=10.0)
             feed = make()
             kwargs = {"batch_size": batch_size} if isinstance(feed, tuple) else {}
             args = feed if isinstance(feed, tuple) else (feed,)

@@ -7,9 +7,12 @@ raises ``NotImplementedError`` is reported as "not done yet" rather than as a fa
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import softmax
 
+from .data.boxes import box_iou, boxes_in_crop
 from .data.labels import BLANK, decode_digits
-from .metrics import iou, sequence_accuracy
+from .metrics import sequence_accuracy
+from .widgets import feature_map
 
 
 def _report(name: str, ok: bool, hint: str, detail: str = "") -> bool:
@@ -71,28 +74,13 @@ def check_leading_digit(fn) -> bool:
                 cases, lambda n: int(str(n)[0]), lambda a, b: int(a) == b)
 
 
-def _conv2d_valid(image, kernel):
-    kh, kw = kernel.shape
-    h, w = image.shape[0] - kh + 1, image.shape[1] - kw + 1
-    out = np.zeros((h, w))
-    for i in range(h):
-        for j in range(w):
-            out[i, j] = np.sum(image[i:i + kh, j:j + kw] * kernel)
-    return out
-
-
 def check_conv2d(fn) -> bool:
     """``fn(image, kernel) -> array``: a 'valid' 2-D convolution as Keras computes it (no kernel flip)."""
     rng = np.random.default_rng()
     cases = [(rng.normal(size=(rng.integers(5, 9), rng.integers(5, 9))), rng.normal(size=(k, k))) for k in (1, 2, 3, 3)]
     return _run("2-D convolution", fn, "slide the kernel over every position where it fits completely; "
                 "output shape (H - kh + 1, W - kw + 1); multiply element-wise and sum. Keras does not flip the kernel.",
-                cases, _conv2d_valid, lambda a, b: np.shape(a) == b.shape and np.allclose(a, b))
-
-
-def _softmax(z):
-    e = np.exp(z - np.max(z))
-    return e / e.sum()
+                cases, feature_map, lambda a, b: np.shape(a) == b.shape and np.allclose(a, b))
 
 
 def check_softmax(fn) -> bool:
@@ -100,7 +88,7 @@ def check_softmax(fn) -> bool:
     rng = np.random.default_rng()
     cases = [(rng.normal(size=11) * s,) for s in (1, 5, 100, 1000)]
     return _run("softmax", fn, "exp(z) / sum(exp(z)); subtract max(z) first so that exp never overflows.",
-                cases, _softmax, lambda a, b: np.allclose(a, b))
+                cases, softmax, lambda a, b: np.allclose(a, b))
 
 
 def check_iou(fn) -> bool:
@@ -112,7 +100,7 @@ def check_iou(fn) -> bool:
         b = np.sort(rng.uniform(0, 50, (2, 2)), axis=0).T.ravel()[[0, 2, 1, 3]]
         cases.append((a, b))
     return _run("intersection over union", fn, "the overlap is max(0, min(x_max) - max(x_min)) times the same for y; "
-                "the union is area_a + area_b - overlap.", cases, lambda a, b: float(iou(a, b)),
+                "the union is area_a + area_b - overlap.", cases, lambda a, b: float(box_iou(a, b)),
                 lambda a, b: np.isclose(float(a), b))
 
 
@@ -127,11 +115,5 @@ def check_scale_box(fn) -> bool:
         x0, y0 = rng.uniform(left, right - 5), rng.uniform(top, bottom - 5)
         box = np.array([x0, y0, rng.uniform(x0 + 1, right), rng.uniform(y0 + 1, bottom)])
         cases.append((box, (left, top, right, bottom), 54))
-
-    def reference(box, crop, size):
-        left, top, right, bottom = crop
-        sx, sy = size / (right - left), size / (bottom - top)
-        return (np.asarray(box) - [left, top, left, top]) * [sx, sy, sx, sy]
-
     return _run("scale a box into the crop", fn, "subtract the crop's left/top, then multiply x by size/width "
-                "and y by size/height of the crop.", cases, reference, lambda a, b: np.allclose(a, b))
+                "and y by size/height of the crop.", cases, boxes_in_crop, lambda a, b: np.allclose(a, b))

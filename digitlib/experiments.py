@@ -1,13 +1,134 @@
-"""The experiments of the book, sized by the profile. Chapters, the summary and the benchmark all
-take them from here, so a model trained in one chapter is reused (from the results cache) by the
-others."""
+"""What the book trains: an :class:`Experiment` names a model, a data set and the training
+settings, and :func:`book_experiments` defines every experiment of the chapters, sized by the
+profile. Chapters, the summary and the benchmark all take them from here and train them with
+:func:`digitlib.training.run_experiment`, so a model trained in one chapter is reused (from the
+results cache) by the others.
+
+An experiment in the book reads like this (chapter 8's improvements are a few fields each)::
+
+    Experiment("svhn_cosine", model="svhn_localizer", dataset="house_numbers",
+               box_loss_weight=10.0, lr_schedule="cosine")
+"""
 from __future__ import annotations
 
+import hashlib
 import itertools
-from dataclasses import replace
+import json
+from dataclasses import asdict, dataclass, fields, replace
 
+from .backend import native_bfloat16
 from .config import active_profile
-from .training import Experiment, run_experiment
+from .training import run_experiment
+
+#: the data sets an experiment trains on, and the input shape of their images
+DATASETS = ("mnist", "house_numbers")
+#: Keras dtype policies an experiment may train in (the heads always compute in float32)
+PRECISIONS = ("float32", "mixed_bfloat16")
+LR_SCHEDULES = (None, "cosine")
+#: version of the results folder's layout; a new version retrains every experiment once
+RESULTS_VERSION = 2
+
+
+@dataclass(frozen=True, repr=False)
+class Experiment:
+    """What to train. Sizes not given here (epochs, batch size, seed) come from the profile.
+
+    Every option is checked when the experiment is created: a typo fails at once, with the valid
+    choices, not after minutes of training.
+    """
+
+    name: str
+    model: str  # a name of digitlib.models.MODELS
+    dataset: str  # "mnist" or "house_numbers"
+    epochs: int | None = None  # None: the profile's epochs for this dataset
+    batch_size: int | None = None  # None: the profile's batch size
+    box_loss_weight: float = 1.0
+    learning_rate: float = 1e-3
+    lr_schedule: str | None = None  # None (constant) or "cosine"
+    shift: int = 0  # random-shift augmentation, in pixels (Goodfellow et al.)
+    margin: float = 0.0  # house numbers: grow the digit crop (0.3 = 30%)
+    box_loss: str = "mse"  # "mse" (the report's) or "masked_mse" (real digits' boxes only)
+    #: "float32", "mixed_bfloat16", or "auto": mixed_bfloat16 where the CPU has native bfloat16
+    precision: str = "float32"
+    train_limit: int | None = None  # train on the first N training samples only
+    seed: int | None = None  # None: the profile's seed
+    model_kwargs: tuple = ()  # extra builder arguments as sorted (name, value) pairs
+
+    def __post_init__(self):
+        from .models import BOX_LOSSES, MODELS
+
+        def choose(field, value, choices):
+            if value not in choices:
+                raise ValueError(f"experiment {self.name!r}: unknown {field} {value!r}; choose one of {list(choices)}")
+
+        choose("model", self.model, sorted(MODELS))
+        choose("dataset", self.dataset, DATASETS)
+        choose("precision", self.precision, PRECISIONS + ("auto",))
+        choose("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        choose("box_loss", self.box_loss, sorted(BOX_LOSSES))
+        for field in ("epochs", "batch_size", "train_limit"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"experiment {self.name!r}: {field} must be a whole number >= 1 or None, got {value!r}")
+        if not (self.learning_rate > 0 and self.box_loss_weight >= 0 and self.margin >= 0
+                and isinstance(self.shift, int) and self.shift >= 0):
+            raise ValueError(f"experiment {self.name!r}: learning_rate must be > 0 and box_loss_weight, "
+                             f"margin and shift (whole pixels) >= 0; got {self.learning_rate!r}, "
+                             f"{self.box_loss_weight!r}, {self.margin!r}, {self.shift!r}")
+
+    def __repr__(self) -> str:
+        """The experiment as one would write it: name, model, data set and the settings that
+        differ from the defaults, e.g. ``Experiment('svhn_cosine', model='svhn_localizer',
+        dataset='house_numbers', box_loss_weight=10.0, lr_schedule='cosine')``."""
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)[3:]
+                   if getattr(self, f.name) != f.default]
+        return f"Experiment({', '.join([repr(self.name), f'model={self.model!r}', f'dataset={self.dataset!r}'] + changed)})"
+
+    @property
+    def with_boxes(self) -> bool:
+        """Whether the model has a box head and the targets include boxes (house numbers)."""
+        return self.dataset == "house_numbers"
+
+    @property
+    def input_shape(self) -> tuple:
+        """``(H, W, C)`` of the scaled images the model reads."""
+        from .models import MNIST_SHAPE, SVHN_SHAPE
+
+        return SVHN_SHAPE if self.with_boxes else MNIST_SHAPE
+
+    def resolved(self, profile) -> "Experiment":
+        """The experiment with the profile's defaults filled in (and ``precision="auto"`` decided)."""
+        default_epochs = profile.house_numbers_epochs if self.with_boxes else profile.epochs
+        precision = self.precision
+        if precision == "auto":
+            precision = "mixed_bfloat16" if native_bfloat16() else "float32"
+        return replace(self, epochs=self.epochs or default_epochs, batch_size=self.batch_size or profile.batch_size,
+                       seed=profile.seed if self.seed is None else self.seed, precision=precision)
+
+    def key(self, profile) -> str:
+        """A hash of the resolved experiment, the profile and the architecture: the name of its
+        results folder."""
+        payload = {"experiment": asdict(self.resolved(profile)), "profile": profile.as_dict(),
+                   "architecture": architecture_fingerprint(self.model, self.input_shape, self.model_kwargs),
+                   "version": RESULTS_VERSION}
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        return f"{self.name}-{digest[:12]}"
+
+
+def architecture_fingerprint(model: str, input_shape, model_kwargs: tuple = ()) -> str:
+    """A hash of the network that ``build_model(model, input_shape, ...)`` makes.
+
+    It covers every layer's type, settings and weight shapes, in order, but not the layers' names
+    (Keras numbers unnamed layers per session), so a changed architecture under the same model name
+    gets a new results folder while the same architecture always gets the same one.
+    """
+    from .models import build_model
+
+    network = build_model(model, input_shape, **dict(model_kwargs))
+    layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"},
+               [tuple(w.shape) for w in layer.weights]) for layer in network.layers]
+    del network
+    return hashlib.sha256(json.dumps(layers, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def book_experiments(profile=None) -> dict[str, Experiment]:
@@ -22,7 +143,7 @@ def book_experiments(profile=None) -> dict[str, Experiment]:
     * ``svhn_cosine``, ``svhn_shift``, ``svhn_margin``: the report's future-work items, one at a
       time: a cosine learning-rate schedule, random shifts, a 30% margin around the crop.
     * ``svhn_masked``: the report's network with the box loss on real digits only
-      (:func:`~digitlib.training.masked_box_mse`).
+      (:func:`~digitlib.models.masked_box_mse`).
     * ``svhn_strong``: the stronger network with the schedule, the shifts and that box loss.
     * ``mnist_strong``: the stronger MNIST network (:func:`~digitlib.models.mnist_strong_cnn`, one
       shared reader for the five digit slots) with a cosine schedule and shifts of up to 2 pixels,
@@ -72,20 +193,25 @@ def search_grid(profile=None) -> dict[str, list]:
     return {"learning_rate": [5e-4, 2e-3], "batch_size": [32, 64]}
 
 
+def grid_experiments(base: str = "svhn_report", grid: dict | None = None, profile=None):
+    """``[(settings, Experiment), ...]``: ``base`` with every combination of ``grid``, each for the
+    profile's ``search_epochs``."""
+    p = profile or active_profile()
+    grid = grid or search_grid(p)
+    base_exp = book_experiments(p)[base]
+    return [(dict(zip(grid, values)), replace(base_exp, name=f"search_{base}", epochs=p.search_epochs,
+                                              **dict(zip(grid, values))))
+            for values in itertools.product(*grid.values())]
+
+
 def grid_search(base: str = "svhn_report", grid: dict | None = None, profile=None, verbose: int = 0):
-    """Train ``base`` with every combination of ``grid`` for the profile's ``search_epochs``.
+    """Train every run of :func:`grid_experiments`.
 
     Returns a list of ``(settings, result)`` sorted best first by *validation* sequence accuracy
     (the test set is not looked at to choose).
     """
-    p = profile or active_profile()
-    grid = grid or search_grid(p)
-    base_exp = book_experiments(p)[base]
-    runs = []
-    for values in itertools.product(*grid.values()):
-        settings = dict(zip(grid, values))
-        exp = replace(base_exp, name=f"search_{base}", epochs=p.search_epochs, **settings)
-        runs.append((settings, run_experiment(exp, p, verbose=verbose)))
+    runs = [(settings, run_experiment(exp, profile, verbose=verbose))
+            for settings, exp in grid_experiments(base, grid, profile)]
     return sorted(runs, key=lambda r: -r[1].metrics["validation"]["sequence_accuracy"])
 
 
@@ -128,15 +254,12 @@ def chapter_training_times(profile=None):
         measured, estimate = 0.0, 0.0
         for name in names:
             if name == "grid search":
-                grid = search_grid(p)
-                runs = [replace(exps["svhn_report"], name="search_svhn_report", epochs=p.search_epochs, **dict(zip(grid, v)))
-                        for v in itertools.product(*grid.values())]
+                runs = [(exp, replace(exp, epochs=full.search_epochs)) for _, exp in grid_experiments(profile=p)]
             else:
-                runs = [exps[name]]
-            for exp in runs:
+                runs = [(exps[name], full_exps[name])]
+            for exp, full_exp in runs:
                 result = run_experiment(exp, p, verbose=0)
                 measured += result.train_seconds
-                full_exp = replace(exp, epochs=full.search_epochs) if name == "grid search" else full_exps[name]
                 estimate += _full_training_images(full_exp, full) / result.images_per_second
         rows.append({"chapter": chapter, "runs": ", ".join(names),
                      f"measured here ({p.name}), minutes": round(measured / 60, 1),

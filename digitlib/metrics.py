@@ -9,12 +9,14 @@ Which of the report's numbers each one corresponds to:
 * :func:`sequence_accuracy`: every position right, the report's sequence accuracy
   (0.89625 on MNIST, 84.9% on SVHN test; Goodfellow et al.: 96.03%).
 * :func:`mean_iou`: mean intersection over union over the real (non-blank) digits, predicted boxes
-  clipped to the image (the report's IoU: 0.706 on SVHN test).
+  clipped to the image (the report's IoU: 0.706 on SVHN test). ``iou`` is
+  :func:`digitlib.data.boxes.box_iou`, the IoU of paired boxes.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .data.boxes import box_iou as iou, clip_boxes
 from .data.labels import BLANK
 
 
@@ -58,26 +60,6 @@ def length_accuracy(true_lengths, pred_lengths) -> float:
     return float(np.mean(np.asarray(true_lengths) == np.asarray(pred_lengths)))
 
 
-def iou(boxes_a, boxes_b) -> np.ndarray:
-    """Intersection over union of paired xyxy boxes ``(..., 4)``; 0 where the union is empty.
-
-    A box with ``x_max < x_min`` (or ``y_max < y_min``) has no area.
-    """
-    a, b = np.asarray(boxes_a, np.float64), np.asarray(boxes_b, np.float64)
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    union = area(a) + area(b) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def clip_to_image(boxes, image_size) -> np.ndarray:
-    """Clip xyxy pixel boxes to an image of ``(height, width)``."""
-    h, w = image_size
-    return np.clip(np.asarray(boxes, np.float64), 0, [w, h, w, h])
-
-
 def mean_iou(true_boxes, pred_boxes, true_digits, image_size=(54, 54)) -> float:
     """Mean IoU over the real digits: ``(N, 5, 4)`` xyxy pixel boxes; blanks (digit 10) skipped.
 
@@ -86,7 +68,7 @@ def mean_iou(true_boxes, pred_boxes, true_digits, image_size=(54, 54)) -> float:
     real = np.asarray(true_digits) != BLANK
     if not real.any():
         return float("nan")
-    scores = iou(np.asarray(true_boxes)[real], clip_to_image(np.asarray(pred_boxes)[real], image_size))
+    scores = iou(np.asarray(true_boxes)[real], clip_boxes(np.asarray(pred_boxes)[real], image_size))
     return float(scores.mean())
 
 

@@ -7,12 +7,12 @@ Every model maps a scaled image batch (see :func:`digitlib.data.scale_images`) t
 * ``boxes`` (house-number models only): 20 linear outputs, the five digit boxes
   ``(x_min, y_min, x_max, y_max)`` in 0..1 of the image; the report's MSE box loss trains blanks
   towards -1 (see :func:`digitlib.data.scale_boxes`), the masked box loss
-  (:func:`digitlib.training.masked_box_mse`) leaves them free.
+  (:func:`masked_box_mse`) leaves them free. :func:`compile_model` attaches the book's losses.
 """
 from __future__ import annotations
 
 from .backend import import_keras
-from .data.labels import MAX_DIGITS, NUM_CLASSES
+from .data.labels import DIGIT_OUTPUTS, MAX_DIGITS, NUM_CLASSES
 
 keras = import_keras()
 layers = keras.layers
@@ -23,9 +23,8 @@ SVHN_SHAPE = (54, 54, 3)
 
 def _heads(x, with_boxes: bool):
     """The named outputs, computed in float32 even when the body runs in mixed precision."""
-    outputs = {f"digit_{i + 1}": layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
-                                              name=f"digit_{i + 1}")(x)
-               for i in range(MAX_DIGITS)}
+    outputs = {name: layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name=name)(x)
+               for name in DIGIT_OUTPUTS}
     outputs["length"] = layers.Dense(MAX_DIGITS + 1, activation="softmax", dtype="float32", name="length")(x)
     if with_boxes:
         outputs["boxes"] = layers.Dense(4 * MAX_DIGITS, dtype="float32", name="boxes")(x)
@@ -190,9 +189,9 @@ def mnist_strong_cnn(input_shape=MNIST_SHAPE, with_boxes: bool = False, dropout:
     slots = layers.Dropout(dropout, name="dropout")(slots)
     probs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="slot_digit")(slots)
     outputs = {
-        f"digit_{i + 1}": layers.Flatten(dtype="float32", name=f"digit_{i + 1}")(
+        name: layers.Flatten(dtype="float32", name=name)(
             layers.Cropping1D((i, MAX_DIGITS - 1 - i), name=f"slot_{i + 1}")(probs))
-        for i in range(MAX_DIGITS)
+        for i, name in enumerate(DIGIT_OUTPUTS)
     }
     everything = layers.Flatten(name="flatten")(slots)
     outputs["length"] = layers.Dense(MAX_DIGITS + 1, activation="softmax", dtype="float32", name="length")(everything)
@@ -210,13 +209,57 @@ MODELS = {
 }
 
 
-def build_model(name: str, input_shape, **kwargs) -> keras.Model:
-    """Build a model of :data:`MODELS` by name for inputs of ``input_shape``."""
+def build_model(name: str, input_shape, dtype_policy: str | None = None, **kwargs) -> keras.Model:
+    """Build a model of :data:`MODELS` by name for inputs of ``input_shape``.
+
+    ``dtype_policy``: a Keras dtype policy for the body, e.g. ``"mixed_bfloat16"`` (the heads
+    always compute in float32); None keeps the global policy. The global policy is not changed.
+    """
     try:
         builder = MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
-    return builder(input_shape=tuple(input_shape), **kwargs)
+    default_policy = keras.config.dtype_policy()
+    if dtype_policy is not None:
+        keras.config.set_dtype_policy(dtype_policy)  # layers keep the policy they are built with
+    try:
+        return builder(input_shape=tuple(input_shape), **kwargs)
+    finally:
+        keras.config.set_dtype_policy(default_policy)
+
+
+# ------------------------------------------------------------------------------------------- losses
+
+@keras.saving.register_keras_serializable(package="digitlib")
+def masked_box_mse(y_true, y_pred):
+    """Box loss over the real digits only: the squared errors of blank positions (target -1, see
+    :func:`~digitlib.data.scale_boxes`) count as zero; the sum is divided by all 20 outputs, as in
+    the MSE. The box head then spends its capacity on *where* digits are, and leaves *whether* a
+    position holds a digit to the digit heads. Shapes ``(batch, 20)``; returns ``(batch,)``."""
+    ops = keras.ops
+    real = ops.cast(y_true > -0.5, y_pred.dtype)
+    return ops.mean(real * ops.square(y_true - y_pred), axis=-1)
+
+
+#: the box losses an experiment can choose: the report's MSE, or the MSE over real digits only
+BOX_LOSSES = {"mse": "mse", "masked_mse": masked_box_mse}
+
+
+def compile_model(model: keras.Model, optimizer, box_loss_weight: float = 1.0, box_loss: str = "mse") -> None:
+    """Compile with the book's losses: cross-entropy for every digit head and the length head,
+    ``box_loss`` (:data:`BOX_LOSSES`) for the box head weighted by ``box_loss_weight`` (the
+    report's Fig. 15 study; every other loss has weight 1); accuracy per digit head and, for
+    boxes, the MSE over all 20 outputs (``boxes_mse``; a model trained with ``masked_mse`` is
+    not trained to put blanks at -1, so its ``boxes_mse`` also counts errors its loss ignores)."""
+    if box_loss not in BOX_LOSSES:
+        raise ValueError(f"unknown box_loss {box_loss!r}; choose one of {sorted(BOX_LOSSES)}")
+    names = model.output_names
+    model.compile(
+        optimizer=optimizer,
+        loss={n: BOX_LOSSES[box_loss] if n == "boxes" else "sparse_categorical_crossentropy" for n in names},
+        loss_weights={n: box_loss_weight if n == "boxes" else 1.0 for n in names},
+        metrics={n: ["mse"] if n == "boxes" else ["accuracy"] for n in names},
+    )
 
 
 def describe(model: keras.Model, to_file: str | None = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .data.boxes import ltwh_to_xyxy
 from .data.labels import decode_digits
 
 
@@ -162,8 +163,7 @@ def show_format1_samples(folder, n: int = 6, columns: int = 3, title: str | None
         rec = struct[i]
         with Image.open(folder / rec["name"]) as img:
             ax.imshow(np.asarray(img))
-        boxes = np.stack([rec["left"], rec["top"], rec["left"] + rec["width"], rec["top"] + rec["height"]], axis=1)
-        draw_boxes(ax, boxes, from_svhn_label(rec["label"]))
+        draw_boxes(ax, ltwh_to_xyxy(rec["left"], rec["top"], rec["width"], rec["height"]), from_svhn_label(rec["label"]))
         ax.set_title(f"{rec['name']}  ({img.width}x{img.height})", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)

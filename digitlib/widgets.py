@@ -83,7 +83,7 @@ def try_the_model(model, data, predict_fn, indices=(0, 1, 2, 3)):
     from .plots import show_predictions
 
     chosen = np.sort(np.asarray(indices))
-    show_predictions(data.subset(chosen), predict_fn(model, data, chosen), range(len(chosen)), columns=len(chosen))
+    show_predictions(data.read(chosen), predict_fn(model, data, chosen), range(len(chosen)), columns=len(chosen))
     plt.show()
     try:
         import ipywidgets as w
@@ -96,7 +96,7 @@ def try_the_model(model, data, predict_fn, indices=(0, 1, 2, 3)):
         with out:
             out.clear_output(wait=True)
             i = np.array([slider.value])
-            show_predictions(data.subset(i), predict_fn(model, data, i), [0], columns=1)
+            show_predictions(data.read(i), predict_fn(model, data, i), [0], columns=1)
             plt.show()
 
     slider.observe(redraw, names="value")

@@ -4,15 +4,35 @@ import pytest
 
 from digitlib import checks
 from digitlib.data import decode_digits
-from digitlib.metrics import iou, sequence_accuracy
+from digitlib.metrics import sequence_accuracy
+
+
+def _conv2d(image, kernel):
+    """A student's loop version of the 'valid' cross-correlation."""
+    kh, kw = kernel.shape
+    return np.array([[np.sum(image[i:i + kh, j:j + kw] * kernel) for j in range(image.shape[1] - kw + 1)]
+                     for i in range(image.shape[0] - kh + 1)])
+
+
+def _softmax(z):
+    e = np.exp(z - np.max(z))
+    return e / e.sum()
+
+
+def _iou(a, b):
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
 
 RIGHT = {
     "check_sequence_accuracy": sequence_accuracy,
     "check_decode": decode_digits,
     "check_leading_digit": lambda n: int(str(n)[0]),
-    "check_conv2d": checks._conv2d_valid,
-    "check_softmax": checks._softmax,
-    "check_iou": lambda a, b: float(iou(a, b)),
+    "check_conv2d": _conv2d,
+    "check_softmax": _softmax,
+    "check_iou": _iou,
     "check_scale_box": lambda box, crop, size: (np.asarray(box) - np.array([crop[0], crop[1]] * 2))
     * np.array([size / (crop[2] - crop[0]), size / (crop[3] - crop[1])] * 2),
 }

@@ -62,7 +62,7 @@ def test_round_trip(mat, workers):
 
 
 def test_several_worker_processes_give_the_same_result(mat, monkeypatch):
-    monkeypatch.setattr(ds, "_CHUNK", 1)  # three ranges; the forked workers see the patch
+    monkeypatch.setattr(ds, "_CHUNK", 1)  # three ranges, parsed by two worker processes
     assert records_of(read_digit_struct(mat, use_cache=False, progress=False, workers=2)) == RECORDS
 
 

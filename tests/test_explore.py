@@ -48,3 +48,16 @@ def test_plots_return_figures():
     assert plot_length_histogram(length_histogram(data.lengths)).axes
     grey = DigitSequences(images=np.zeros((2, 28, 140), np.uint8), digits=DIGITS[:2], lengths=np.array([2, 1]))
     assert len(show_sequences(grey, n=2).axes) == 2
+
+
+def test_format1_samples_draw_the_annotated_boxes(tmp_path):
+    from PIL import Image
+
+    from digitlib.data.digitstruct import DigitStruct, write_digit_struct
+    from digitlib.plots import show_format1_samples
+
+    Image.new("RGB", (60, 40)).save(tmp_path / "1.png")
+    record = {"name": "1.png", "label": [1, 10], "left": [5, 20], "top": [6, 6], "width": [10, 12], "height": [20, 25]}
+    write_digit_struct(tmp_path / "digitStruct.mat", DigitStruct.from_records([record]))
+    patches = show_format1_samples(tmp_path, n=1).axes[0].patches
+    assert [(p.get_xy(), p.get_width(), p.get_height()) for p in patches] == [((5, 6), 10, 20), ((20, 6), 12, 25)]

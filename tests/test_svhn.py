@@ -5,12 +5,12 @@ import pytest
 from PIL import Image
 
 from digitlib.config import PROFILES
-from digitlib.data import (BLANK, CacheVersionError, DataMissingError, DigitStructError,
+from digitlib.data import (BLANK, CacheVersionError, DataMissingError, DigitSequences, DigitStructError,
                            ImageFormatError)
 from digitlib.data.digitstruct import DigitStruct, write_digit_struct
 from digitlib.data.errors import BadAnnotationWarning
 from digitlib.data.house_numbers import house_numbers
-from digitlib.data.svhn import CACHE_VERSION, PreparedSplit, crop_to_digits, prepare_split
+from digitlib.data.svhn import CACHE_VERSION, PreparedSplit, crop_to_digits, prepare_split, write_prepared
 
 
 def _write_split(folder, records, mode="RGB", size=(60, 40)):
@@ -56,6 +56,8 @@ def test_boxes_are_clipped_and_impossible_boxes_refused():
         crop_to_digits(image, np.array([[200, 10, 220, 20]], np.float32))
     with pytest.raises(DigitStructError):
         crop_to_digits(image, np.array([[20, 10, 20, 30]], np.float32))  # zero width
+    with pytest.raises(DigitStructError, match="has no area"):
+        crop_to_digits(image, np.array([[30, 30, 20, 10]], np.float32))  # inverted: no area either
     with pytest.raises(ImageFormatError):
         crop_to_digits(np.zeros((40, 100), np.uint8), np.array([[1, 1, 5, 5]], np.float32))
 
@@ -82,6 +84,26 @@ def test_prepare_split_writes_the_cache_and_counts_dropped_images(tmp_path):
     np.testing.assert_allclose(data.crop_sizes[0], [20, 20])
     batches = list(split.batches(batch_size=1))
     assert [len(b) for b in batches] == [1, 1] and batches[1].names[0] == "4.png"
+
+
+def test_write_prepared_writes_what_preparedsplit_reads(tmp_path):
+    rng = np.random.default_rng(0)
+    boxes = np.full((3, 5, 4), -1.0, np.float32)
+    boxes[:, 0] = [5, 5, 25, 50]
+    data = DigitSequences(images=rng.integers(0, 255, (3, 54, 54, 3), dtype=np.uint8),
+                          digits=np.array([[1, BLANK, BLANK, BLANK, BLANK]] * 3), lengths=np.ones(3, np.int64),
+                          boxes=boxes, names=np.array(["a.png", "b.png", "c.png"]),
+                          crop_sizes=np.array([[20, 45]] * 3, np.float32), source="random")
+    split = PreparedSplit(write_prepared(tmp_path / "bench.h5", data))
+    loaded = split.load()
+    for key in ("images", "digits", "lengths", "boxes", "crop_sizes"):
+        np.testing.assert_array_equal(getattr(loaded, key), getattr(data, key))
+    assert list(loaded.names) == ["a.png", "b.png", "c.png"] and loaded.source == "random"
+    assert split.attrs["annotated_images"] == 3 and split.attrs["dropped_bad_boxes"] == 0
+    assert split.attrs["size"] == 54 and split.attrs["source_sha256"] == ""
+    with pytest.raises(ValueError, match="boxes, names and crop sizes"):
+        write_prepared(tmp_path / "no_boxes.h5", DigitSequences(images=data.images, digits=data.digits,
+                                                                lengths=data.lengths))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA"])

@@ -2,6 +2,7 @@
 import numpy as np
 from PIL import Image
 
+from digitlib.data import synth
 from digitlib.data.digitstruct import read_digit_struct
 from digitlib.data.explore import benford_expectation, leading_digit_frequencies, length_histogram
 from digitlib.data.labels import encode_number
@@ -38,8 +39,9 @@ def test_images_vary_in_size_and_aspect():
     assert ratio.min() < 1.2 and ratio.max() > 2
 
 
-def test_generate_split_is_deterministic_and_in_format_1(tmp_path):
+def test_generate_split_is_deterministic_and_in_format_1(tmp_path, monkeypatch):
     a = generate_split(tmp_path / "a", 12, seed=9, progress=False, workers=1)
+    monkeypatch.setattr(synth, "_CHUNK", 5)  # three ranges: drawn by two worker processes
     b = generate_split(tmp_path / "b", 12, seed=9, progress=False, workers=2)
     s = read_digit_struct(a / "digitStruct.mat", use_cache=False, progress=False)
     assert len(s) == 12 and s.names[0] == "1.png"

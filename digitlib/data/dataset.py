@@ -1,5 +1,10 @@
 """The in-memory sample container and the one place where pixels are scaled for a model.
 
+Every sample source of the book (this in-memory :class:`DigitSequences`, and the prepared HDF5
+split :class:`~digitlib.data.svhn.PreparedSplit` streamed from disk) offers the same interface:
+``len(source)``, ``source.read(indices) -> DigitSequences`` and ``source.source`` (where the
+samples came from), like torchvision's datasets share ``__len__`` and ``__getitem__``.
+
 A :class:`DigitSequences` holds ``N`` samples:
 
 * ``images``: uint8, ``(N, H, W)`` for MNIST sequences (28x140) or ``(N, H, W, 3)`` for house numbers
@@ -43,15 +48,25 @@ class DigitSequences:
         if self.boxes is not None and self.boxes.shape != (n, MAX_DIGITS, 4):
             raise ValueError(f"boxes must have shape ({n}, {MAX_DIGITS}, 4), got {self.boxes.shape}")
 
+    #: any samples can be read at once cheaply (a feeder may shuffle them one by one)
+    random_access = True
+
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the images take in memory."""
+        return int(self.images.nbytes)
 
     def __repr__(self) -> str:
         extra = ", with boxes" if self.boxes is not None else ""
         return f"DigitSequences({len(self)} images of shape {self.images.shape[1:]}{extra}, source={self.source!r})"
 
-    def subset(self, index) -> "DigitSequences":
-        """The samples at ``index`` (an index array, a boolean mask or a slice)."""
+    def read(self, index) -> "DigitSequences":
+        """The samples at ``index`` (an index array, a boolean mask or a slice). The sample-source
+        interface shared with :class:`~digitlib.data.svhn.PreparedSplit`: ``len()``,
+        ``read(indices)``, ``source``."""
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         return DigitSequences(
             images=self.images[index], digits=self.digits[index], lengths=self.lengths[index],
@@ -65,7 +80,7 @@ class DigitSequences:
             raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
         order = np.random.default_rng(seed).permutation(len(self))
         n_val = max(1, int(round(fraction * len(self))))
-        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+        return self.read(np.sort(order[n_val:])), self.read(np.sort(order[:n_val]))
 
 
 def scale_images(images: np.ndarray) -> np.ndarray:

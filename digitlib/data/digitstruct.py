@@ -20,7 +20,6 @@ import contextlib
 import math
 import os
 import secrets
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import h5py
 import numpy as np
 
 from .errors import DataMissingError, DigitStructError
+from .parallel import WorkerDied, map_ranges
 
 FIELDS = ("label", "left", "top", "width", "height")
 PARSE_CACHE_VERSION = 2
@@ -96,7 +96,7 @@ _MAX_NAME = 1024  # UTF-16 code units in one file name
 _MAX_DIGITS = 1024  # digits in one image (SVHN has at most 6)
 _FIELD_KEYS = [(field, field.encode()) for field in FIELDS]
 _MAX_IMAGES = 10_000_000  # SVHN's largest split (extra) has 202,353
-_CHUNK = 2000  # images per task of the worker processes
+_CHUNK = 2000  # most images per task of the worker processes: about a second of work
 # What h5py raises when it cannot open or read an object; turned into DigitStructError.
 _H5_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, RuntimeError, OverflowError)
 
@@ -297,36 +297,14 @@ def _parse(path: Path, progress: bool, workers: int | None = None) -> DigitStruc
             n = _index(f, path)[0].size
     except _H5_ERRORS as err:
         raise _not_format1(path, f"digitStruct could not be read ({type(err).__name__}: {err})") from err
-    from tqdm.auto import tqdm
-
-    ranges = [(str(path), a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
-    if workers is None:  # fork is safe only while no TensorFlow threads exist in this process
-        workers = min(os.cpu_count() or 1, 4) if "tensorflow" not in sys.modules else 1
-    parts = []
-    with tqdm(total=n, desc=f"parsing {path.parent.name}/{path.name}", unit="img",
-              disable=not progress, mininterval=1.0) as bar:
-        if workers > 1 and len(ranges) > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-            from concurrent.futures.process import BrokenProcessPool
-
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                futures = [pool.submit(_parse_range, *r) for r in ranges]
-                try:
-                    for fut, r in zip(futures, ranges):
-                        parts.append(fut.result())  # a worker's DigitStructError is raised here
-                        bar.update(r[2] - r[1])
-                except BrokenProcessPool as err:
-                    raise DigitStructError(
-                        f"{path}: a worker process died while parsing images {r[1]} to {r[2] - 1} ({err}); "
-                        "parse with workers=1 to see the error, or delete the split's folder and download it again."
-                    ) from err
-                finally:
-                    pool.shutdown(cancel_futures=True)  # after an error, skip the ranges not started
-        else:
-            for r in ranges:
-                parts.append(_parse_range(*r))
-                bar.update(r[2] - r[1])
+    try:
+        parts = map_ranges(_parse_range, (str(path),), n, _CHUNK, workers, progress,
+                           desc=f"parsing {path.parent.name}/{path.name}")
+    except WorkerDied as err:
+        raise DigitStructError(
+            f"{path}: a worker process died while parsing images {err.start} to {err.stop - 1}; parse with "
+            "workers=1 to see the error, or delete the split's folder and download it again."
+        ) from err
     names = [name for p in parts for name in p[0]]
     counts = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     values = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, len(FIELDS)))
@@ -401,7 +379,8 @@ def read_digit_struct(path, use_cache: bool = True, progress: bool = True,
     The result is cached in ``<path>.parsed.npz``, stamped with the cache format version and the
     sha256 of the .mat file's content; a cache that is stale, truncated or unreadable is rebuilt,
     and a folder that cannot be written gives a warning and an uncached result. ``workers`` processes
-    parse chunks of 2,000 images (default: up to 4, or 1 once TensorFlow is imported).
+    parse chunks of 2,000 images (default: one per CPU core, at most 4; a file of at most 2,000
+    images is parsed in this process), see :func:`digitlib.data.parallel.map_ranges`.
 
     Raises :class:`DataMissingError` when the file is not there and :class:`DigitStructError` for a
     file that cannot be read, is not HDF5, lacks ``digitStruct/bbox`` or ``name``, has a dataset of

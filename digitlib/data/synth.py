@@ -17,8 +17,6 @@ preprocessing run on synthetic and real data. Deterministic per seed.
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from .digitstruct import DigitStruct, write_digit_struct
+from .parallel import map_ranges
 
 #: matplotlib's bundled fonts with clearly different digit shapes
 FONT_NAMES = (
@@ -38,6 +37,7 @@ FONT_NAMES = (
 STREET_LENGTH = (10, 2500)
 LONG_ROAD_LENGTH = (2500, 60000)
 LONG_ROAD_PROBABILITY = 0.01
+_CHUNK = 250  # most images per task of the worker processes: about a second of work
 
 
 def font_paths() -> list[Path]:
@@ -189,12 +189,12 @@ def generate_split(folder, n: int, seed: int = 0, progress: bool = True, workers
 
     Produces ``folder/1.png .. n.png`` and ``folder/digitStruct.mat``. The same ``seed`` gives the
     same images (each image ``i`` is drawn from its own generator seeded with ``[seed, i]``, so the
-    result does not depend on ``workers``). The ``digitStruct.mat`` is written last: a folder
+    result does not depend on ``workers``). ``workers`` processes draw chunks of up to 250 images
+    (default: one per CPU core, at most 4; up to 250 images are drawn in this process), see
+    :func:`digitlib.data.parallel.map_ranges`. The ``digitStruct.mat`` is written last: a folder
     without it is an interrupted run and is regenerated. ``n`` and ``workers`` must be positive
     integers (``ValueError`` otherwise).
     """
-    from tqdm.auto import tqdm
-
     for name, value in (("n", n), ("workers", 1 if workers is None else workers)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"generate_split: {name} must be a positive integer, got {value!r}")
@@ -202,25 +202,9 @@ def generate_split(folder, n: int, seed: int = 0, progress: bool = True, workers
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "digitStruct.mat").unlink(missing_ok=True)
     start_time = time.perf_counter()
-    chunk = 500
-    ranges = [(str(folder), seed, a, min(a + chunk, n)) for a in range(0, n, chunk)]
-    if workers is None:  # fork is safe only while no TensorFlow threads exist in this process
-        workers = min(os.cpu_count() or 1, 4) if "tensorflow" not in sys.modules else 1
-    bar = tqdm(total=n, desc=f"generating {folder.name}", unit="img", disable=not progress, mininterval=1.0)
-    records = []
-    if workers > 1 and len(ranges) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for r, part in zip(ranges, pool.map(_render_range, *zip(*ranges))):
-                records.extend(part)
-                bar.update(r[3] - r[2])
-    else:
-        for r in ranges:
-            records.extend(_render_range(*r))
-            bar.update(r[3] - r[2])
-    bar.close()
+    parts = map_ranges(_render_range, (str(folder), seed), n, _CHUNK, workers, progress,
+                       desc=f"generating {folder.name}")
+    records = [record for part in parts for record in part]
     write_digit_struct(folder / "digitStruct.mat", DigitStruct.from_records(records))
     if progress:
         elapsed = time.perf_counter() - start_time
