@@ -127,7 +127,10 @@ def _attempt(nb, cwd, allow_errors, kernel_name, stall_seconds, timeout, label):
         cmd = [sys.executable, "-m", "digitlib.execution", "_child", str(src), str(out), str(cwd),
                kernel_name, "1" if allow_errors else "0"]
         start = time.monotonic()
-        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        # notebooks draw with Jupyter's inline backend: a backend set for the calling process (the
+        # test suite sets Agg) would leave the executed notebook without its figures
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, env=env)
         lines: queue.Queue = queue.Queue()
         reader = threading.Thread(target=lambda: [lines.put(ln) for ln in child.stdout], daemon=True)
         reader.start()

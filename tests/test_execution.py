@@ -26,6 +26,12 @@ def test_outputs_come_back_and_the_input_is_not_changed(tmp_path):
     assert nb.cells[1].outputs == []
 
 
+def test_figures_are_kept_whatever_backend_the_caller_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as the test suite's conftest does
+    run = execute_notebook(_notebook("import matplotlib.pyplot as plt\nplt.plot([1, 2]);"), tmp_path)
+    assert any("image/png" in o.get("data", {}) for o in run.notebook.cells[0].outputs)
+
+
 def test_a_stall_is_killed_named_and_retried_once(tmp_path):
     messages = []
     run = execute_notebook(_notebook("x = 1", IDLE_ONCE), tmp_path, stall_seconds=4, log=messages.append)
