@@ -5,6 +5,7 @@
 #   make lab    open the notebooks in JupyterLab (widgets work there)
 #   make bench  print the benchmark tables (data pipeline, every experiment) for the active profile
 #   make student  write the student versions of the notebooks (solutions stubbed) to student/
+#   make grade SUBMISSIONS=dir [OUT=grades.csv TIMEOUT=600 WORKERS=1]  grade submitted notebooks into a CSV
 #   make clean  remove _build (keeps .venv and the dataset cache)
 # The profile is chosen with DIGITLIB_PROFILE=quick|full (default quick), e.g.
 #   DIGITLIB_PROFILE=full make book
@@ -18,7 +19,7 @@ STAMP  := $(VENV)/.digitlib-installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book test lab bench student clean
+.PHONY: setup book test lab bench student grade clean
 
 setup: $(STAMP)
 
@@ -48,3 +49,6 @@ student: setup
 
 clean:
 	rm -rf _build
+
+grade: setup
+	$(BIN)/python -m digitlib.grading $(SUBMISSIONS) --out $(or $(OUT),grades.csv) --timeout $(or $(TIMEOUT),600) --workers $(or $(WORKERS),1)

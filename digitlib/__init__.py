@@ -27,7 +27,8 @@ The notebooks explain and call; the code lives here, one concern per module:
 * :mod:`digitlib.metrics`: sequence, character and position accuracy, IoU
 * :mod:`digitlib.plots`, :mod:`digitlib.widgets`, :mod:`digitlib.tables`: figures, sliders, tables
 * :mod:`digitlib.report`: the report's published numbers, quoted beside ours
-* :mod:`digitlib.checks`, :mod:`digitlib.assignments`: exercise autochecks, student versions
+* :mod:`digitlib.checks`, :mod:`digitlib.assignments`, :mod:`digitlib.grading`: exercise autochecks,
+  student versions, grading a class
 * :mod:`digitlib.bench`: the benchmark tables (``make bench``)
 * :mod:`digitlib.execution`: runs notebooks under a watchdog that ends and retries a stalled
   kernel (the book build, the tests)

@@ -27,7 +27,39 @@ def import_keras():
             os.dup2(saved, 2)
             os.close(saved)
             os.close(devnull)
-    return importlib.import_module("keras")
+    keras = importlib.import_module("keras")
+    _grow_gpu_memory()
+    return keras
+
+
+def _grow_gpu_memory() -> None:
+    """Let TensorFlow take GPU memory as it needs it, not all at once, so a notebook and a
+    benchmark (or two notebooks) can share a GPU. Nothing happens on a machine without one."""
+    if "tensorflow" not in sys.modules:
+        return
+    tf = sys.modules["tensorflow"]
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU is already in use: its memory policy is fixed
+            pass
+
+
+def gpu_count() -> int:
+    """Number of GPUs TensorFlow sees (0 on a CPU-only machine or another backend)."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return 0
+    import_keras()
+    return len(sys.modules["tensorflow"].config.list_physical_devices("GPU"))
+
+
+def auto_precision() -> str:
+    """The training precision ``precision="auto"`` chooses: ``mixed_float16`` on a GPU (its tensor
+    cores compute float16), ``mixed_bfloat16`` on a CPU that computes bfloat16 natively, else
+    ``float32``. The heads always compute in float32."""
+    if gpu_count():
+        return "mixed_float16"
+    return "mixed_bfloat16" if native_bfloat16() else "float32"
 
 
 def native_bfloat16() -> bool:
@@ -41,3 +73,21 @@ def native_bfloat16() -> bool:
     except OSError:  # not Linux
         return False
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
+
+
+def cpu_description() -> str:
+    """The CPU beside every time the book reports, e.g. ``"Intel(R) Xeon(R) Processor, 2 cores,
+    AMX + AVX-512 bfloat16"`` or ``"AMD EPYC 9R14, 2 cores, AVX-512 bfloat16"``: numbers are only
+    comparable on the same kind of CPU."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        import platform
+
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    flags = set((re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M) or [None, ""])[1].split())
+    units = " + ".join(name for name, flag in (("AMX", "amx_bf16"), ("AVX-512 bfloat16", "avx512_bf16")) if flag in flags)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ", ".join(filter(None, [model[1].strip() if model else "unknown CPU", f"{cores} cores",
+                                   units or "no native bfloat16"]))

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import cpu_description, import_keras
+
 
 def _timed(fn):
     start = time.perf_counter()
@@ -63,41 +65,137 @@ def data_benchmarks(parse_images: int, synth_images: int) -> list[tuple[str, str
     return rows
 
 
-def pipeline_benchmark(n: int = 2048, batch_size: int = 64) -> list[tuple[str, str, str]]:
-    """Training images/s of the report's house-number network fed three ways."""
-    from .backend import import_keras
+def training_flops(model) -> float:
+    """Floating-point operations to train on one image: 3 x (2 x the multiply-adds of every
+    convolution and dense layer in one forward pass). The backward pass costs about twice the
+    forward one (gradients for the inputs and for the weights); pooling, normalisation and
+    activations add a few percent, not counted."""
+    keras = import_keras()
+    forward = 0.0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            kernel = layer.kernel.shape  # conv: (kh, kw, c_in, c_out); dense: (in, out)
+            positions = np.prod(layer.output.shape[1:-1]) if len(layer.output.shape) > 2 else 1
+            forward += 2.0 * positions * np.prod(kernel)
+    return 3.0 * forward
+
+
+def matmul_peak(dtype: str, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of an ``n`` x ``n`` matrix product in ``dtype`` ("float32" or "bfloat16") on this
+    machine: the ceiling a training step's convolutions and dense layers could approach."""
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
+    b = tf.cast(tf.random.stateless_normal((n, n), seed=(3, 4)), dtype)
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        c = tf.linalg.matmul(a, b)
+    c.numpy()
+    return 2.0 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def _random_samples(exp, n: int):
+    """``n`` random samples shaped like ``exp``'s data set (uint8 images, valid labels and boxes)."""
     from .data.dataset import DigitSequences
-    from .data.svhn import PreparedSplit, write_prepared
-    from .models import SVHN_SHAPE, build_model
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 6, n)
+    digits = np.where(np.arange(5) < lengths[:, None], rng.integers(0, 10, (n, 5)), 10)
+    h, w, c = exp.input_shape
+    images = rng.integers(0, 256, (n, h, w, c) if c == 3 else (n, h, w), dtype=np.uint8)
+    boxes = None
+    if exp.with_boxes:
+        boxes = np.full((n, 5, 4), -1.0, np.float32)
+        for i in range(5):  # one 8-pixel-wide box per real digit
+            boxes[lengths > i, i] = [4 + 9 * i, 10, 12 + 9 * i, 40]
+    return DigitSequences(images=images, digits=digits, lengths=lengths, boxes=boxes)
+
+
+def _with_keras_batch_norm(model):
+    """A copy of ``model`` with ``keras.layers.BatchNormalization`` where it has the book's fused
+    :class:`~digitlib.models.BatchNormalization`: the network as it trained before that change."""
+    keras = import_keras()
+    from .models import BatchNormalization
+
+    def clone(layer):
+        cls = keras.layers.BatchNormalization if isinstance(layer, BatchNormalization) else type(layer)
+        return cls.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def training_throughput(exp, steps: int = 12, before: bool = False) -> dict:
+    """Images/s of one resolved experiment's network, trained two ways on the same random samples
+    (``steps`` batches, after a warm-up epoch): ``bare`` = ``fit`` on in-memory arrays, ``runner``
+    = ``fit`` on the runner's :class:`~digitlib.data.feeding.BatchFeeder` (what the book trains
+    with); their ratio is the feeding overhead. ``before``: train the network as the book did
+    before its efficiency work (Keras' own batch normalisation, one batch per graph call)."""
     from .data.feeding import BatchFeeder, model_inputs
-    from .models import compile_model
+    from .models import STEPS_PER_EXECUTION, build_model, compile_model
 
     keras = import_keras()
-    rng = np.random.default_rng(0)
-    boxes = np.full((n, 5, 4), -1.0, np.float32)
-    boxes[:, 0] = [5, 5, 25, 50]
-    data = DigitSequences(images=rng.integers(0, 255, (n, 54, 54, 3), dtype=np.uint8),
-                          digits=np.full((n, 5), 10), lengths=np.zeros(n, np.int64), boxes=boxes,
-                          names=np.array([f"{i}.png" for i in range(n)]), crop_sizes=np.ones((n, 2), np.float32))
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        split = PreparedSplit(write_prepared(Path(tmp) / "bench.h5", data, source_label="random"))
-        x, y = model_inputs(data, with_boxes=True)
-        feeds = {
-            "fit on in-memory arrays": lambda: (x, y),
-            "BatchFeeder, in memory": lambda: BatchFeeder(data, np.arange(n), batch_size, True, shuffle=True),
-            "BatchFeeder, streamed from HDF5": lambda: BatchFeeder(split, np.arange(n), batch_size, True, shuffle=True),
-        }
-        for label, make in feeds.items():
-            model = build_model("svhn_localizer", SVHN_SHAPE)
-            compile_model(model, keras.optimizers.Adam(1e-3), box_loss_weight=10.0)
-            feed = make()
-            kwargs = {"batch_size": batch_size} if isinstance(feed, tuple) else {}
-            args = feed if isinstance(feed, tuple) else (feed,)
-            model.fit(*args, epochs=1, verbose=0, **kwargs)  # warm-up: tracing and caches
-            _, seconds = _timed(lambda: model.fit(*args, epochs=1, verbose=0, **kwargs))
-            rows.append((f"training input: {label}", f"{n / seconds:,.0f} images/s", "feeder close to arrays"))
+    data = _random_samples(exp, exp.batch_size * steps)
+    x, y = model_inputs(data, exp.with_boxes)
+    out = {}
+    for way in ("bare", "runner"):
+        model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
+        if before:
+            model = _with_keras_batch_norm(model)
+        compile_model(model, keras.optimizers.Adam(exp.learning_rate), exp.box_loss_weight, exp.box_loss,
+                      steps_per_execution=1 if before else STEPS_PER_EXECUTION)
+        if way == "bare":
+            train = lambda: model.fit(x, y, batch_size=exp.batch_size, epochs=1, verbose=0, shuffle=False)  # noqa: E731
+        else:
+            feeder = BatchFeeder(data, np.arange(len(data)), exp.batch_size, exp.with_boxes, shuffle=True,
+                                 shift=exp.shift, seed=0)
+            train = lambda: model.fit(feeder, epochs=1, verbose=0)  # noqa: E731
+        train()  # warm-up: tracing, oneDNN kernels
+        _, seconds = _timed(train)
+        out[way] = len(data) / seconds
+        out["flops"] = training_flops(model)
+        del model
+        keras.backend.clear_session()
+    return out
+
+
+#: the baseline row: the report's network as the book trained it before its efficiency work
+BEFORE = "svhn_report as before: float32/64, Keras BatchNormalization, 1 step per call"
+#: the networks the training benchmark measures: one book experiment per architecture
+BENCH_EXPERIMENTS = ("mnist_cnn", "mnist_strong", "inception_cnn", "inception_deeper", "svhn_report", "svhn_strong")
+
+
+def training_benchmark(profile, names=BENCH_EXPERIMENTS) -> list[tuple]:
+    """One row per network, at the book's settings (precision, batch size): images/s of the bare
+    ``fit`` and of the runner, the work per image and the GFLOP/s achieved against this machine's
+    matrix-product peak in the same precision; then the report's house-number network at float32
+    in batches of 64 (the settings before mixed precision), and the speed-up of the book's settings."""
+    from dataclasses import replace
+
+    from .experiments import book_experiments
+
+    peaks = {"float32": matmul_peak("float32"), "mixed_bfloat16": matmul_peak("bfloat16")}
+    exps = book_experiments(profile)
+    runs = [(name, exps[name].resolved(profile), False) for name in names]
+    report = exps["svhn_report"].resolved(profile)
+    runs.append((BEFORE, replace(report, precision="float32", batch_size=64), True))
+    rows, speeds = [], {}
+    for label, exp, before in runs:
+        t = training_throughput(exp, before=before)
+        speeds[label] = t["runner"]
+        achieved = t["runner"] * t["flops"] / 1e9
+        rows.append((label, exp.model, exp.precision, exp.batch_size, f"{t['bare']:,.0f}", f"{t['runner']:,.0f}",
+                     f"{t['runner'] / t['bare']:.2f}", f"{t['flops'] / 1e9:.3f}", f"{achieved:,.0f}",
+                     f"{100 * achieved / peaks[exp.precision]:.0f}% of {peaks[exp.precision]:,.0f}"))
+    if "svhn_report" in speeds:
+        ratio = speeds["svhn_report"] / speeds[BEFORE]
+        rows.append(("speed-up of svhn_report over the line above", "", "", "", "", f"{ratio:.2f}x",
+                     "", "", "", "target >= 1.6x: " + ("met" if ratio >= 1.6 else "NOT met")))
     return rows
+
+
+TRAINING_HEADER = ("experiment", "network", "precision", "batch", "bare fit img/s", "runner img/s", "runner/bare",
+                   "GFLOP/img (train)", "GFLOP/s", "of matmul peak (GFLOP/s)")
 
 
 def experiment_rows(profile, only=None) -> list[tuple]:
@@ -143,6 +241,38 @@ def print_table(rows, header=("benchmark", "measured", "target")):
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
+def book_target_rows(root: Path, profile_name: str) -> list[tuple[str, str, str]]:
+    """The book's execution time and memory targets beside the times recorded by
+    ``python -m digitlib.execution book`` (the first half of ``make book``) in ``root``: cold only
+    if the results cache was empty."""
+    from .execution import read_book_timings
+
+    timings = read_book_timings(root, profile_name)
+    if not timings:
+        return [("book execution", "not recorded: run `make book` first", "<= 15 min")]
+    total = sum(t["seconds"] for t in timings.values())
+    slowest = max(timings, key=lambda k: timings[k]["seconds"])
+    heaviest = max(timings, key=lambda k: timings[k]["peak_mib"])
+    cpus = "; ".join(sorted({t["cpu"] for t in timings.values()}))
+    return [(f"book execution, {len(timings)} chapters ({cpus})", f"{total / 60:.1f} min", "<= 15 min"),
+            (f"slowest chapter: {slowest}", f"{timings[slowest]['seconds'] / 60:.1f} min", "<= 5 min"),
+            (f"most memory: {heaviest}", f"{timings[heaviest]['peak_mib']:,.0f} MiB", "< 2,048 MiB")]
+
+
+def target_rows(profile, root: Path) -> list[tuple[str, str, str]]:
+    """Every efficiency target beside what this checkout measured: :func:`book_target_rows`, and in
+    ``quick`` the report's house-number network's test metrics (trained, or reused from the results
+    cache)."""
+    from .experiments import run
+
+    rows = book_target_rows(root, profile.name)
+    if profile.name == "quick":
+        m = run("svhn_report", profile, verbose=0).metrics["test"]
+        rows += [("svhn_report test sequence accuracy (quick)", f"{m['sequence_accuracy']:.3f}", ">= 0.40"),
+                 ("svhn_report test mean IoU (quick)", f"{m['mean_iou']:.3f}", ">= 0.60")]
+    return rows
+
+
 def main(argv=None) -> None:
     from . import active_profile, versions
 
@@ -152,20 +282,24 @@ def main(argv=None) -> None:
     parser.add_argument("--synth-images", type=int, default=2_000)
     parser.add_argument("--experiments", action="store_true", help="also train/reuse every book experiment")
     parser.add_argument("--skip-data", action="store_true", help="skip the data-pipeline figures")
+    parser.add_argument("--skip-training", action="store_true", help="skip the per-network training speeds")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="with --experiments: just these experiments")
     args = parser.parse_args(argv)
-    import os
 
     profile = active_profile()
-    print(f"digitlib benchmark | profile {profile.name} | {os.cpu_count()} CPU cores | "
-          f"python {versions()['python']}\n")
+    print(f"digitlib benchmark | profile {profile.name} | {cpu_description()} | python {versions()['python']}\n")
     if not args.skip_data:
-        print_table(data_benchmarks(args.parse_images, args.synth_images) + pipeline_benchmark())
+        print_table(data_benchmarks(args.parse_images, args.synth_images))
+    if not args.skip_training:
+        print(f"\ntraining speed per network at the book's settings ({profile.name} profile; random data)\n")
+        print_table(training_benchmark(profile), header=TRAINING_HEADER)
     if args.experiments:
         print(f"\nexperiments ({profile.name} profile; test set unless noted; report = its published numbers)\n")
         print_table(experiment_rows(profile, args.only), header=("experiment", "params", "train img/s", "train s", "wall s",
                                                       "digit acc", "seq acc", "IoU", "seq acc (train 10k)",
                                                       "report: digit / seq / IoU"))
+        print("\ntargets\n")
+        print_table(target_rows(profile, Path.cwd()))
 
 
 if __name__ == "__main__":

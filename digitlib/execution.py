@@ -288,8 +288,37 @@ def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS
                                     check_validity=False, overwrite=True)
         log(f"executed {path.relative_to(root)} in {run.seconds:.0f} s, peak kernel memory "
             f"{run.peak_memory / 2 ** 20:,.0f} MiB" + (" (second attempt)" if run.attempts > 1 else ""))
+        record_book_timing(root, path, run)
         done[str(path)] = run
     return done
+
+
+def _timings_path(root, profile_name: str) -> Path:
+    return Path(root) / "_build" / "execution" / f"{profile_name}.json"
+
+
+def record_book_timing(root, path: Path, run: Execution) -> None:
+    """Add one chapter's execution (seconds, peak kernel memory, CPU, date) to
+    ``_build/execution/<profile>.json``, which ``make bench`` compares with the targets."""
+    import datetime
+
+    from .backend import cpu_description
+    from .config import active_profile
+
+    target = _timings_path(root, active_profile().name)
+    timings = read_book_timings(root, active_profile().name)
+    timings[Path(path).name] = {"seconds": round(run.seconds, 1), "peak_mib": round(run.peak_memory / 2 ** 20),
+                                "attempts": run.attempts, "cpu": cpu_description(),
+                                "date": datetime.date.today().isoformat()}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(dict(sorted(timings.items())), indent=1))
+
+
+def read_book_timings(root, profile_name: str) -> dict:
+    """``{notebook file name: {"seconds", "peak_mib", "attempts", "cpu", "date"}}`` of the chapters
+    the last book builds of ``profile_name`` executed (empty when none was recorded)."""
+    path = _timings_path(root, profile_name)
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .backend import import_keras
 from .config import RESULTS_ENV, active_profile, file_lock, results_home as _results_home
-from .data.dataset import scale_images, unscale_boxes
+from .data.dataset import scale_images, unscale_boxes, validation_count
 from .data.feeding import BatchFeeder, EpochOrder
 from .data.labels import DIGIT_OUTPUTS, MAX_DIGITS
 from .metrics import evaluate_predictions
@@ -72,6 +72,43 @@ class Result:
         """The trained Keras model."""
         return keras.models.load_model(self.folder / "model.keras")
 
+    def predictions(self, split: str = "test") -> tuple["Labels", Predictions]:
+        """``(truth, predictions)`` of the trained model on ``split`` ("test" or "validation"), as
+        saved after training: what :mod:`digitlib.metrics`' interval estimates resample."""
+        return load_predictions(self.folder / f"predictions_{split}.npz")
+
+
+@dataclass
+class Labels:
+    """The true labels of a split without its images: ``digits`` (N, 5) blank = 10, ``lengths``
+    (N,), ``boxes`` (N, 5, 4) xyxy pixels or None, ``image_size`` (height, width)."""
+
+    digits: np.ndarray
+    lengths: np.ndarray
+    boxes: np.ndarray | None
+    image_size: tuple
+
+
+def save_predictions(path: Path, truth, pred: Predictions) -> None:
+    """Write the true labels and the predictions of one split to ``path`` (``.npz``)."""
+    arrays = {"true_digits": truth.digits, "true_lengths": truth.lengths, "image_size": truth.images.shape[1:3],
+              "digits": pred.digits, "lengths": pred.lengths, "confidence": pred.confidence}
+    if truth.boxes is not None and pred.boxes is not None:
+        arrays.update(true_boxes=truth.boxes, boxes=pred.boxes)
+    np.savez_compressed(path, **arrays)
+
+
+def load_predictions(path: Path) -> tuple[Labels, Predictions]:
+    """``(truth, predictions)`` saved by :func:`save_predictions`."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: this result was trained before predictions were kept; "
+                                f"delete {path.parent} and run the experiment again")
+    with np.load(path) as f:
+        boxes = "boxes" in f
+        truth = Labels(f["true_digits"], f["true_lengths"], f["true_boxes"] if boxes else None,
+                       tuple(int(v) for v in f["image_size"]))
+        return truth, Predictions(f["digits"], f["lengths"], f["boxes"] if boxes else None, f["confidence"])
+
 
 # ------------------------------------------------------------------------------------------ data sets
 
@@ -93,8 +130,8 @@ def experiment_data(exp: Experiment, profile=None):
 
 def predict(model, source, indices=None, batch_size: int = 32) -> Predictions:
     """Run ``model`` over a sample source (all samples, or the sorted ``indices``) and decode its
-    outputs. Small batches keep memory low: the Inception module's full-resolution activations
-    take about 1 GB for 256 MNIST sequences."""
+    outputs, ``batch_size`` samples at a time: larger batches are faster, and take more memory
+    (the Inception module's full-resolution activations, 28 x 140 x 192 per sequence)."""
     indices = np.arange(len(source)) if indices is None else np.asarray(indices)
     digits, lengths, boxes, conf = [], [], [], []
     for start in range(0, len(indices), batch_size):
@@ -184,16 +221,18 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
     """Build, compile, fit and evaluate the resolved ``exp``; save everything into ``folder``.
 
     ``data``: optional ``(train, test, source_label)`` as :func:`experiment_data` returns it. The
-    last 10% of the training samples (in their stored, already random order) are held out for
-    validation, as in the report. After an interruption, the next call resumes from the last
+    last 10% of the training samples (:func:`~digitlib.data.dataset.validation_count`, in their
+    stored, already random order) are held out for validation, as in the report, also when
+    ``exp.train_limit`` trains on the first N samples only (so every run of a data set is
+    validated on the same samples, which MNIST sequences build from digit images of their own). After an interruption, the next call resumes from the last
     finished epoch (``folder/backup``: weights and optimizer state) with the batches it would have
     seen; only dropout's random state starts afresh (Keras does not back it up).
     """
     folder.mkdir(parents=True, exist_ok=True)
     train, test, source_label = data or experiment_data(exp, profile)
-    n_train = len(train) if exp.train_limit is None else min(exp.train_limit, len(train))
-    n_val = max(1, int(round(profile.validation_fraction * n_train)))
-    fit_idx, val_idx = np.arange(n_train - n_val), np.arange(n_train - n_val, n_train)
+    n_val = validation_count(len(train), profile.validation_fraction)
+    n_fit = len(train) - n_val if exp.train_limit is None else min(exp.train_limit, len(train) - n_val)
+    fit_idx, val_idx = np.arange(n_fit), np.arange(len(train) - n_val, len(train))
 
     seed_everything(exp.seed)
     model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
@@ -213,16 +252,22 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
               ] + ([EpochLine(exp.name, exp.epochs)] if verbose else []))
     model.save(folder / "model.keras")
 
-    metrics = {"validation": evaluate(model, train, val_idx), "test": evaluate(model, test)}
+    splits = {"validation": (train, val_idx), "test": (test, np.arange(len(test)))}
     if exp.with_boxes:  # the report's table for house numbers also scores the first 10,000 training samples
-        metrics["train_first_10000"] = evaluate(model, train, np.arange(min(10_000, n_train)))
+        splits["train_first_10000"] = (train, np.arange(min(10_000, n_fit)))
+    metrics = {}
+    for split, (source, indices) in splits.items():
+        truth, pred = source.read(indices), predict(model, source, indices, batch_size=exp.batch_size)
+        metrics[split] = evaluate_predictions(truth, pred)
+        if split != "train_first_10000":  # kept for interval estimates (digitlib.metrics)
+            save_predictions(folder / f"predictions_{split}.npz", truth, pred)
     history = read_history(folder / "history.csv")
     seconds = history.pop("seconds", [])
     result = Result(experiment=asdict(exp), profile=profile.name, history=history, metrics=metrics,
                     params=int(model.count_params()), train_seconds=float(sum(seconds)),
-                    images_per_second=len(fit_idx) * len(seconds) / max(sum(seconds), 1e-9),
+                    images_per_second=n_fit * len(seconds) / max(sum(seconds), 1e-9),
                     folder=folder, data_source=source_label,
-                    extra={"train_samples": int(len(fit_idx)), "validation_samples": int(len(val_idx)),
+                    extra={"train_samples": int(n_fit), "validation_samples": int(len(val_idx)),
                            "test_samples": int(len(test))})
     save_result(result)
     # free this run's graph and tensors, so a chapter training many models stays under Binder's 2 GB

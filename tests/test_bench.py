@@ -43,3 +43,41 @@ def test_full_estimates_use_the_full_profiles_experiments(monkeypatch):
     # chapter 4: mnist_cnn for 20 epochs, mnist_strong for its 10
     assert table.loc["4 Reading MNIST sequences", "estimated for full, hours"] == round(fit * (20 + 10) / 3600, 1)
     assert table.loc["4 Reading MNIST sequences", "measured here (quick), minutes"] == 2.0
+
+
+def test_training_flops_count_every_convolution_and_dense_layer():
+    from digitlib.models import SVHN_SHAPE, build_model
+
+    # multiply-adds of one forward pass of the report's network, layer by layer (valid padding)
+    macs = (46 * 46 * 9 * 9 * 3 * 32  # conv_9x9 on 54x54x3
+            + 19 * 19 * 5 * 5 * 32 * 32  # conv_5x5 on 23x23x32
+            + 7 * 7 * 3 * 3 * 32 * 64  # conv_3x3 on 9x9x32
+            + 3136 * 256 + 256 * 128  # dense_1, dense_2
+            + 128 * (5 * 11 + 6 + 20))  # the heads
+    assert bench.training_flops(build_model("svhn_localizer", SVHN_SHAPE)) == 6 * macs  # about 165 MFLOP
+
+
+def test_training_throughput_measures_the_bare_fit_and_the_runner():
+    from dataclasses import replace
+
+    from digitlib.experiments import book_experiments
+
+    exp = replace(book_experiments(PROFILES["quick"])["mnist_cnn"], batch_size=8).resolved(PROFILES["quick"])
+    speeds = bench.training_throughput(exp, steps=2)
+    assert speeds["bare"] > 0 and speeds["runner"] > 0 and speeds["flops"] > 0
+
+
+def test_book_timings_are_recorded_per_chapter_and_read_back(tmp_path, monkeypatch):
+    from digitlib.execution import Execution, read_book_timings, record_book_timing
+
+    monkeypatch.setenv("DIGITLIB_PROFILE", "quick")
+    assert read_book_timings(tmp_path, "quick") == {}
+    assert bench.book_target_rows(tmp_path, "quick") == [
+        ("book execution", "not recorded: run `make book` first", "<= 15 min")]
+    for name, seconds, peak in (("01_a.ipynb", 30.0, 900 * 2 ** 20), ("02_b.ipynb", 400.0, 1200 * 2 ** 20)):
+        record_book_timing(tmp_path, tmp_path / name, Execution(None, seconds, peak, 1))
+    timings = read_book_timings(tmp_path, "quick")
+    assert timings["02_b.ipynb"]["seconds"] == 400.0 and timings["02_b.ipynb"]["peak_mib"] == 1200
+    assert bench.book_target_rows(tmp_path, "full")[0][1].startswith("not recorded")  # kept per profile
+    rows = bench.book_target_rows(tmp_path, "quick")
+    assert rows[0][1] == "7.2 min" and rows[1][0] == "slowest chapter: 02_b.ipynb" and rows[2][1] == "1,200 MiB"

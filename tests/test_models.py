@@ -59,9 +59,9 @@ def test_report_mnist_network_layers():
     assert [model.get_layer(n).units for n in ("dense_1", "dense_2")] == [128, 128]
 
 
-def test_inception_module_concatenates_four_branches_of_64():
+def test_inception_module_concatenates_the_reports_three_branches_of_64():
     model = build_model("inception_cnn", MNIST_SHAPE)
-    assert model.get_layer("inception_concat").output.shape[-1] == 4 * 64
+    assert model.get_layer("inception_concat").output.shape[-1] == 3 * 64  # the report's three branches
     assert model.get_layer("inception_5x5").kernel_size == (5, 5)
     assert model.get_layer("dropout").rate == 0.3
     deeper = build_model("inception_deeper", MNIST_SHAPE)

@@ -155,3 +155,33 @@ def test_quick_profile_generates_and_caches_synthetic_house_numbers(data_dir):
     assert again.path == split.path and again.path.stat().st_mtime_ns == first_mtime  # cached
     train = house_numbers("train", profile=profile, progress=False).load()
     assert not np.array_equal(train.images[:12], data.images)  # train and test differ
+
+
+def test_prepare_split_gives_the_same_file_with_worker_processes_and_waves(tmp_path, monkeypatch):
+    from digitlib.data import svhn
+
+    records = [_rec(f"{i}.png", [i % 9 + 1, 10], [[5, 5, 10, 20], [15 + i % 7, 5, 10, 20]]) for i in range(1, 12)]
+    records[8] = _rec("9.png", [3], [[500, 5, 10, 20]])  # box outside the image: dropped, in the third wave
+    folder = tmp_path / "train"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for r in records:
+        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(folder / r["name"])
+    write_digit_struct(folder / "digitStruct.mat", DigitStruct.from_records(records))
+    with pytest.warns(BadAnnotationWarning, match=r"image 8 \(counting from 0\), 9.png"):
+        serial = PreparedSplit(prepare_split(folder, tmp_path / "serial.h5", progress=False, workers=1))
+    monkeypatch.setattr(svhn, "_PREPARE_CHUNK", 2)  # ranges of 2 images,
+    monkeypatch.setattr(svhn, "_PREPARE_WAVE", 4)  # 4 images per round of worker tasks
+    with pytest.warns(BadAnnotationWarning, match=r"image 8 \(counting from 0\), 9.png"):
+        parallel = PreparedSplit(prepare_split(folder, tmp_path / "parallel.h5", progress=False, workers=2))
+    a, b = serial.load(), parallel.load()
+    assert len(a) == 10 and "9.png" not in list(a.names)
+    for key in ("images", "digits", "lengths", "boxes", "names", "crop_sizes"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert serial.attrs["dropped_bad_boxes"] == parallel.attrs["dropped_bad_boxes"] == 1
+    (folder / "7.png").unlink()  # a missing image found by a worker process is the same clear error
+    with pytest.raises(DataMissingError, match="7.png is named in digitStruct.mat but does not exist"):
+        prepare_split(folder, tmp_path / "missing.h5", progress=False, workers=2)
+    assert not list(tmp_path.glob("missing.h5*"))
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        prepare_split(folder, tmp_path / "x.h5", progress=False, workers=0)

@@ -1,5 +1,6 @@
 """The synthetic house-number generator: the street model, the images, the boxes, determinism."""
 import numpy as np
+import pytest
 from PIL import Image
 
 from digitlib.data import synth
@@ -50,3 +51,55 @@ def test_generate_split_is_deterministic_and_in_format_1(tmp_path, monkeypatch):
         assert np.array_equal(np.asarray(Image.open(a / f"{i + 1}.png")), np.asarray(Image.open(b / f"{i + 1}.png")))
     c = generate_split(tmp_path / "c", 3, seed=10, progress=False, workers=1)
     assert not np.array_equal(np.asarray(Image.open(a / "1.png")), np.asarray(Image.open(c / "1.png")))
+
+
+def test_png_bytes_is_a_png_that_pil_reads_back_exactly(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (7, 300, 3), dtype=np.uint8)  # rows of 901 bytes
+    path = tmp_path / "x.png"
+    path.write_bytes(synth.png_bytes(image))
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.mode == "RGB" and img.size == (300, 7)
+        np.testing.assert_array_equal(np.asarray(img), image)
+    for bad in (image[..., 0], image.astype(np.float32), np.zeros((4, 4, 4), np.uint8)):
+        with pytest.raises(ValueError, match="RGB uint8"):
+            synth.png_bytes(bad)
+
+
+def test_a_glyph_placed_in_its_window_matches_transforming_the_whole_canvas():
+    glyph = synth._glyph(str(synth.font_paths()[0]), 30, "8")[0]
+    h, w = 60, 90
+    a, b, c, d = 0.55 * np.cos(0.1), np.sin(-0.1) + 0.2, 0.55 * np.sin(0.1), np.cos(0.1)  # narrowed, rotated, sheared
+    offset = (31.3, 9.7)
+    ink = np.zeros((h, w), np.uint8)
+    ink[0, 0] = 7  # what is there already stays (max-combined)
+    extent = synth._place_glyph(ink, glyph, (a, b, c, d), offset)
+    # the reference: the glyph on a whole canvas, the whole canvas transformed
+    big = Image.new("L", (w, h))
+    big.paste(glyph, (30, 9))
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    ox, oy = offset  # canvas -> big: inverse(matrix) @ (canvas - offset) + (30, 9)
+    coeffs = (ia, ib, 30 - ia * ox - ib * oy, ic, id_, 9 - ic * ox - id_ * oy)
+    whole = np.asarray(big.transform((w, h), Image.AFFINE, coeffs, resample=Image.BILINEAR))
+    assert ink[0, 0] == 7
+    ink[0, 0] = 0
+    assert np.abs(ink.astype(int) - whole).max() <= 1  # the same up to float rounding
+    ys, xs = np.nonzero(ink)
+    assert extent == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert synth._place_glyph(np.zeros((h, w), np.uint8), glyph, (a, b, c, d), (500.0, 9.0)) is None  # off the canvas
+
+
+def test_condensed_lettering_brings_the_crop_aspect_toward_svhn(monkeypatch):
+    def mean_crop_aspect():
+        ratios = []
+        for i in range(300):
+            _, _, boxes = render_house_number(np.random.default_rng([2, i]))
+            left, top = boxes[:, 0].min(), boxes[:, 1].min()
+            ratios.append(((boxes[:, 0] + boxes[:, 2]).max() - left) / ((boxes[:, 1] + boxes[:, 3]).max() - top))
+        return np.mean(ratios)
+
+    condensed = mean_crop_aspect()
+    # the report's mean width-to-height ratios of SVHN's crops: 0.99 (train), 1.02 (test), 1.23 (extra)
+    assert 0.95 < condensed < 1.25
+    monkeypatch.setattr(synth, "CONDENSE", (1.0, 1.0))
+    assert mean_crop_aspect() > condensed + 0.4  # the fonts as they are: much wider crops

