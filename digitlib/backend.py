@@ -91,3 +91,13 @@ def cpu_description() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return ", ".join(filter(None, [model[1].strip() if model else "unknown CPU", f"{cores} cores",
                                    units or "no native bfloat16"]))
+
+
+def device_description() -> str:
+    """:func:`cpu_description`, plus the GPUs TensorFlow trains on when there are any."""
+    if not gpu_count():
+        return cpu_description()
+    tf = sys.modules["tensorflow"]
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+             for g in tf.config.list_physical_devices("GPU")]
+    return f"{cpu_description()}; GPU: {', '.join(names)}"

@@ -117,3 +117,14 @@ def check_scale_box(fn) -> bool:
         cases.append((box, (left, top, right, bottom), 54))
     return _run("scale a box into the crop", fn, "subtract the crop's left/top, then multiply x by size/width "
                 "and y by size/height of the crop.", cases, boxes_in_crop, lambda a, b: np.allclose(a, b))
+
+
+def check_reduction_cost(fn) -> bool:
+    """Exercise 5.1: ``fn(channels) -> (direct, with_1x1)``: the weights (without biases) of a 5x5
+    convolution with 64 filters on an input of ``channels`` channels, and of a 1x1 convolution to
+    64 channels followed by that 5x5."""
+    cases = [(c,) for c in (1, 3, 32, 64, 67, 256, 480)]
+    return _run("the cost of a 1x1 reduction", fn, "weights = kernel height x width x input channels x filters, "
+                "no biases; after the 1x1 the 5x5 sees its 64 channels, not the input's.", cases,
+                lambda c: (5 * 5 * c * 64, c * 64 + 5 * 5 * 64 * 64),
+                lambda a, b: tuple(int(v) for v in a) == b)

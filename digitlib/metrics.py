@@ -350,3 +350,23 @@ def compare(name_a: str, name_b: str, diff: Interval, metric_label: str, higher_
     amount = _signed(abs(diff.estimate), as_points).lstrip("+")
     return (f"{winner} is ahead of {loser} in {metric_label} by {amount}{unit} "
             f"({level} interval of {name_b} \u2212 {name_a}: {span}).")
+
+
+def coverage_curve(true_digits, pred_digits, confidence) -> tuple[np.ndarray, np.ndarray]:
+    """Sequence accuracy when the reader answers only for its most confident images.
+
+    Sort the N images by ``confidence`` (highest first; e.g. the product of the five positions'
+    probabilities, :class:`~digitlib.training.Predictions`) and, for k = 1..N, keep the first k.
+    Returns ``(coverage, accuracy)``, both float ``(N,)``: coverage = k / N, accuracy = sequence
+    accuracy on those k images. A reader of house numbers deployed this way rejects the least
+    confident reads and sends them to a person.
+    """
+    t, p = _check(true_digits, pred_digits)
+    confidence = np.asarray(confidence, dtype=float)
+    if confidence.shape != (len(t),):
+        raise ValueError(f"expected one confidence per image, shape ({len(t)},), got {confidence.shape}")
+    order = np.argsort(-confidence, kind="stable")
+    right = np.all(t[order] == p[order], axis=1)
+    k = np.arange(1, len(t) + 1)
+    return k / len(t), np.cumsum(right) / k
+

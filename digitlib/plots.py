@@ -169,3 +169,18 @@ def show_format1_samples(folder, n: int = 6, columns: int = 3, title: str | None
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_coverage(coverage, accuracy, label: str, ax=None):
+    """Sequence accuracy against coverage (:func:`digitlib.metrics.coverage_curve`): how well the
+    reader does when it answers only for its most confident share of the images."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot(100 * np.asarray(coverage), np.asarray(accuracy), label=label)
+    ax.set_xlabel("coverage: share of images answered (%)")
+    ax.set_ylabel("sequence accuracy on them")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+

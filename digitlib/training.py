@@ -17,6 +17,7 @@ import csv
 import gc
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -197,12 +198,15 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 # ---------------------------------------------------------------------------------------- the runner
 
-def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: int = 1, data=None) -> Result:
+def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: int = 1, data=None,
+                   strategy=None) -> Result:
     """Train ``exp`` (or reuse its cached result) and return the :class:`Result`.
 
     The same as :func:`fit_experiment`, plus the results cache: a finished result is loaded, not
     trained again; an interrupted one resumes; two processes running the same experiment take
     turns (a file lock, ``<results>/<key>.lock``), the second reusing the first one's result.
+    ``strategy``: a ``tf.distribute`` strategy to train under (default:
+    :func:`distribution_strategy`).
     """
     profile = profile or active_profile()
     exp = exp.resolved(profile)
@@ -211,22 +215,38 @@ def run_experiment(exp: Experiment, profile=None, results_home=None, verbose: in
         with file_lock(folder.with_name(folder.name + ".lock"), f"to train {exp.name} into {folder}",
                        progress=bool(verbose), env=RESULTS_ENV):
             if not (folder / "result.json").exists():  # else another process finished it meanwhile
-                return fit_experiment(exp, profile, folder, verbose, data)
+                return fit_experiment(exp, profile, folder, verbose, data, strategy)
     if verbose:
         print(f"{exp.name}: reusing the trained result in {folder}")
     return load_result(folder)
 
 
-def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, data=None) -> Result:
+def distribution_strategy():
+    """The ``tf.distribute`` strategy the runner trains under by default:
+    ``MultiWorkerMirroredStrategy`` when ``$TF_CONFIG`` describes a cluster of machines (set it
+    before Python starts, on every machine; see the README), ``MirroredStrategy`` over all GPUs when
+    this machine has several, else TensorFlow's default strategy (one device: a CPU's cores are
+    already used by each operation)."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, data=None, strategy=None) -> Result:
     """Build, compile, fit and evaluate the resolved ``exp``; save everything into ``folder``.
 
     ``data``: optional ``(train, test, source_label)`` as :func:`experiment_data` returns it. The
     last 10% of the training samples (:func:`~digitlib.data.dataset.validation_count`, in their
     stored, already random order) are held out for validation, as in the report, also when
     ``exp.train_limit`` trains on the first N samples only (so every run of a data set is
-    validated on the same samples, which MNIST sequences build from digit images of their own). After an interruption, the next call resumes from the last
-    finished epoch (``folder/backup``: weights and optimizer state) with the batches it would have
-    seen; only dropout's random state starts afresh (Keras does not back it up).
+    validated on the same samples, which MNIST sequences build from digit images of their own).
+    After an interruption, the next call resumes from the last finished epoch (``folder/backup``:
+    weights and optimizer state) with the batches it would have seen; only dropout's random state
+    starts afresh (Keras does not back it up). ``strategy``: see :func:`run_experiment`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     train, test, source_label = data or experiment_data(exp, profile)
@@ -235,22 +255,30 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
     fit_idx, val_idx = np.arange(n_fit), np.arange(len(train) - n_val, len(train))
 
     seed_everything(exp.seed)
-    model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
-    steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
-    learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
-                     if exp.lr_schedule == "cosine" else exp.learning_rate)
-    compile_model(model, keras.optimizers.Adam(learning_rate), exp.box_loss_weight, exp.box_loss)
+    strategy = strategy or distribution_strategy()
+    replicas = strategy.num_replicas_in_sync
+    with strategy.scope():  # a batch is split across the replicas, the gradients summed
+        model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
+        steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
+        learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
+                         if exp.lr_schedule == "cosine" else exp.learning_rate)
+        # several steps per graph call fail under several replicas in Keras 3.15: one step there
+        compile_model(model, keras.optimizers.Adam(learning_rate), exp.box_loss_weight, exp.box_loss,
+                      **({"steps_per_execution": 1} if replicas > 1 else {}))
 
-    feeder = BatchFeeder(train, fit_idx, exp.batch_size, exp.with_boxes, shuffle=True, shift=exp.shift, seed=exp.seed)
-    if verbose and (folder / "backup").exists():
-        print(f"{exp.name}: resuming from the backup of its last finished epoch in {folder / 'backup'}")
-    model.fit(feeder, validation_data=BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes),
-              epochs=exp.epochs, verbose=0, callbacks=[
-                  EpochOrder(feeder), EpochSeconds(),
-                  keras.callbacks.CSVLogger(folder / "history.csv", append=True),
-                  keras.callbacks.BackupAndRestore(folder / "backup", double_checkpoint=True),
-              ] + ([EpochLine(exp.name, exp.epochs)] if verbose else []))
-    model.save(folder / "model.keras")
+        feeder = BatchFeeder(train, fit_idx, exp.batch_size, exp.with_boxes, shuffle=True, shift=exp.shift,
+                             seed=exp.seed)
+        if verbose and (folder / "backup").exists():
+            print(f"{exp.name}: resuming from the backup of its last finished epoch in {folder / 'backup'}")
+        model.fit(feeder, validation_data=BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes),
+                  epochs=exp.epochs, verbose=0, callbacks=[
+                      EpochOrder(feeder), EpochSeconds(),
+                      keras.callbacks.CSVLogger(folder / "history.csv", append=True),
+                      keras.callbacks.BackupAndRestore(folder / "backup", double_checkpoint=True),
+                  ] + ([EpochLine(exp.name, exp.epochs)] if verbose else []))
+        model.save(folder / "model.keras")
+    if replicas > 1:  # evaluate the saved model on one device
+        model = keras.models.load_model(folder / "model.keras")
 
     splits = {"validation": (train, val_idx), "test": (test, np.arange(len(test)))}
     if exp.with_boxes:  # the report's table for house numbers also scores the first 10,000 training samples

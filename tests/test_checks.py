@@ -67,3 +67,18 @@ def test_stub_is_reported_as_not_done(capsys):
 
     assert checks.check_iou(stub) is False
     assert capsys.readouterr().out.startswith("TODO")
+
+
+def test_reduction_cost_check_accepts_the_solution_and_rejects_typical_mistakes(capsys):
+    from digitlib.checks import check_reduction_cost
+
+    assert check_reduction_cost(lambda c: (25 * c * 64, c * 64 + 25 * 64 * 64))
+    assert not check_reduction_cost(lambda c: (25 * c * 64 + 64, c * 64 + 64 + 25 * 64 * 64 + 64))  # biases counted
+    assert not check_reduction_cost(lambda c: (25 * c * 64, c * 64 + 25 * c * 64))  # 5x5 on the input's channels
+    assert "FAIL" in capsys.readouterr().out
+
+    def stub(c):
+        raise NotImplementedError("Exercise 5.1: not done yet")
+
+    assert not check_reduction_cost(stub)
+    assert capsys.readouterr().out.startswith("TODO")

@@ -251,3 +251,25 @@ def test_per_image_terms_add_up_to_each_metric(arrays):
     for metric, value in expected.items():
         np.testing.assert_allclose(per_image_terms(metric, true, pred).value(), value)
     assert paired_bootstrap("position_accuracy", true, pred, pred, n_resamples=20).high == 0.0
+
+
+def test_coverage_curve_answers_the_most_confident_images_first():
+    from digitlib.metrics import coverage_curve
+
+    true = np.array([[1, 2, 10, 10, 10]] * 4)
+    pred = true.copy()
+    pred[[1, 3], 0] = 7  # images 1 and 3 read wrong
+    coverage, accuracy = coverage_curve(true, pred, confidence=np.array([0.9, 0.2, 0.8, 0.1]))
+    assert coverage.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert accuracy.tolist() == [1.0, 1.0, 2 / 3, 0.5]  # the two confident images are the right ones
+    with pytest.raises(ValueError, match="one confidence per image"):
+        coverage_curve(true, pred, confidence=np.ones(3))
+
+
+def test_length_decoding_blanks_the_positions_past_the_predicted_length():
+    from digitlib.data.labels import blank_past_length
+
+    digits = np.array([[4, 2, 7, 10, 10], [1, 10, 3, 10, 10]])
+    assert blank_past_length(digits, np.array([2, 3])).tolist() == [[4, 2, 10, 10, 10], [1, 10, 3, 10, 10]]
+    with pytest.raises(ValueError, match="expected digits"):
+        blank_past_length(digits, np.array([2]))

