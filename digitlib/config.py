@@ -81,9 +81,9 @@ PROFILES: dict[str, Profile] = {
         house_numbers_source="synthetic",
         synth_images={"train": 12_000, "test": 1_600, "extra": 0},
         epochs=6,
-        house_numbers_epochs=7,
+        house_numbers_epochs=6,
         box_loss_weight=1.0,
-        inception_train_sequences=400,
+        inception_train_sequences=300,
         batch_size=64,
     ),
     "full": Profile(

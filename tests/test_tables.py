@@ -77,4 +77,4 @@ def test_the_same_settings_are_the_same_run_whatever_the_name():
     keys = {exp.key(quick) for _, exp in grid}
     assert keys == {exps[f"box_weight_{w:g}"].key(quick) for w in quick.box_loss_weights}
     assert exps["svhn_report"].key(quick) == exps[f"box_weight_{quick.box_loss_weight:g}"].key(quick)
-    assert exps["svhn_masked"].key(quick) != exps["svhn_report"].key(quick)
+    assert exps["svhn_strong"].key(quick) != exps["svhn_report"].key(quick)
