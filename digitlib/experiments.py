@@ -48,6 +48,9 @@ class Experiment:
     shift: int = 0  # random-shift augmentation, in pixels (Goodfellow et al.)
     margin: float = 0.0  # house numbers: grow the digit crop (0.3 = 30%)
     box_loss: str = "mse"  # "mse" (the report's) or "masked_mse" (real digits' boxes only)
+    #: the unit of the box targets: they (and the blanks' -1) are multiplied by this. 1: fractions of
+    #: the image, 0..1 (the book's); 54: pixels of a 54x54 crop. The box loss grows with its square
+    box_target_scale: float = 1.0
     #: "float32", "mixed_bfloat16", "mixed_float16", or "auto" (the default, see
     #: :func:`~digitlib.backend.auto_precision`): mixed_float16 on a GPU, mixed_bfloat16 where the CPU
     #: computes bfloat16 natively (heads in float32; 1.5-2x faster there), float32 elsewhere
@@ -72,11 +75,11 @@ class Experiment:
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"experiment {self.name!r}: {field} must be a whole number >= 1 or None, got {value!r}")
-        if not (self.learning_rate > 0 and self.box_loss_weight >= 0 and self.margin >= 0
-                and isinstance(self.shift, int) and self.shift >= 0):
-            raise ValueError(f"experiment {self.name!r}: learning_rate must be > 0 and box_loss_weight, "
-                             f"margin and shift (whole pixels) >= 0; got {self.learning_rate!r}, "
-                             f"{self.box_loss_weight!r}, {self.margin!r}, {self.shift!r}")
+        if not (self.learning_rate > 0 and self.box_target_scale > 0 and self.box_loss_weight >= 0
+                and self.margin >= 0 and isinstance(self.shift, int) and self.shift >= 0):
+            raise ValueError(f"experiment {self.name!r}: learning_rate and box_target_scale must be > 0 and "
+                             f"box_loss_weight, margin and shift (whole pixels) >= 0; got {self.learning_rate!r}, "
+                             f"{self.box_target_scale!r}, {self.box_loss_weight!r}, {self.margin!r}, {self.shift!r}")
 
     def __repr__(self) -> str:
         """The experiment as one would write it: name, model, data set and the settings that
@@ -147,6 +150,8 @@ def book_experiments(profile=None) -> dict[str, Experiment]:
       had none). ``svhn_report`` is the weight this book uses, the profile's ``box_loss_weight``
       (the report's table shows 10 as a good trade-off on real SVHN but does not state its final
       weight; ``quick``'s short training uses 1, see :class:`~digitlib.config.Profile`).
+    * ``svhn_report_pixels``: ``svhn_report`` with its box targets in pixels of the 54x54 crop
+      instead of fractions (``box_target_scale=54``): the same weight, another unit.
     * ``svhn_strong``: the stronger network with a cosine learning-rate schedule, random shifts and
       the box loss on real digits only (:func:`~digitlib.models.masked_box_mse`). The changes one
       at a time on the report's network (a cosine schedule, random shifts, a wider crop, that box
@@ -178,6 +183,8 @@ def book_experiments(profile=None) -> dict[str, Experiment]:
     w = p.box_loss_weight
     report = Experiment(f"svhn_localizer_w{w:g}", "svhn_localizer", "house_numbers", box_loss_weight=w)
     exps["svhn_report"] = report
+    exps["svhn_report_pixels"] = replace(report, name=f"svhn_localizer_w{w:g}_pixels",
+                                         box_target_scale=float(report.input_shape[0]))
     exps["svhn_strong"] = Experiment("svhn_strong", "strong_cnn", "house_numbers", box_loss_weight=w,
                                      lr_schedule="cosine", shift=4, box_loss="masked_mse")
     return exps
@@ -200,27 +207,34 @@ def grid_experiments(base: str, grid: dict[str, list], profile=None):
             for values in itertools.product(*grid.values())]
 
 
-def grid_search(base: str, grid: dict[str, list], profile=None, verbose: int = 0):
+def grid_search(base: str, grid: dict[str, list], profile=None, verbose: int = 0, n_jobs: int | None = None):
     """Train (or reuse) every run of :func:`grid_experiments`.
 
     Returns a list of ``(settings, result)`` sorted best first by *validation* sequence accuracy
-    (the test set is not looked at to choose).
+    (the test set is not looked at to choose). ``n_jobs``: train the runs in that many worker
+    processes with :func:`digitlib.sweeps.run_all` (None: one after another in this process).
     """
-    runs = [(settings, run_experiment(exp, profile, verbose=verbose))
-            for settings, exp in grid_experiments(base, grid, profile)]
+    runs = grid_experiments(base, grid, profile)
+    if n_jobs is None:
+        runs = [(settings, run_experiment(exp, profile, verbose=verbose)) for settings, exp in runs]
+    else:
+        from .sweeps import run_all
+
+        results = run_all([exp for _, exp in runs], profile, n_jobs=n_jobs, verbose=verbose)
+        runs = [(settings, result) for (settings, _), result in zip(runs, results)]
     return sorted(runs, key=lambda r: -r[1].metrics["validation"]["sequence_accuracy"])
 
 
 def chapter_experiments(profile=None) -> dict[str, list[str]]:
     """The experiments each chapter trains first (later chapters reuse them), for the time table of
-    chapter 9 and the assignment guide. Chapter 6 trains ``w = 0`` and the profile's weight, so
-    chapter 7 trains the study's other weights."""
+    chapter 9 and the assignment guide. Chapter 6 trains ``w = 0`` and the profile's weight (also
+    with its box targets in pixels), so chapter 7 trains the study's other weights."""
     p = profile or active_profile()
     study = [f"box_weight_{w:g}" for w in p.box_loss_weights if w not in (0.0, p.box_loss_weight)]
     return {
         "4 Reading MNIST sequences": ["mnist_cnn", "mnist_strong"],
         "5 An Inception experiment": ["mnist_cnn_subset", "inception_cnn", "inception_deeper"],
-        "6 House numbers with boxes": ["box_weight_0", "svhn_report"],
+        "6 House numbers with boxes": ["box_weight_0", "svhn_report", "svhn_report_pixels"],
         "7 Weighing the losses": study,
         "8 Beyond the report": ["svhn_strong"],
     }

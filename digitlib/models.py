@@ -159,18 +159,20 @@ def _conv_block(x, filters: int, name: str, pool: bool = True):
 
 
 def strong_cnn(input_shape=SVHN_SHAPE, with_boxes: bool = True, dropout: float = 0.3) -> keras.Model:
-    """The "beyond the report" network: still under a million parameters, trainable on a CPU.
+    """The "beyond the report" network: under a million parameters (741,133), trainable on a CPU.
 
-    Three blocks of two 3x3 convolutions with batch normalisation (32, 64, 128 filters); only the
-    first two end in max pooling, so the last map keeps a fine grid (13x13 for 54x54 inputs) that
-    says *where* things are. A 1x1 convolution squeezes it to 12 channels, then dense 192 with
-    dropout feeds the classification heads. The box head has its own 1x1 squeeze (16 channels) and
-    dense layer (64), so reading and locating do not compete for the same units.
+    A strided 5x5 convolution (32 filters) halves the 54x54 crop at once (to 27x27: no batch norm or
+    pooling at full resolution, where they cost the most time), then two blocks of two 3x3
+    convolutions with batch normalisation (48, 96 filters); only the first ends in max pooling, so
+    the last map keeps a fine grid (13x13) that says *where* things are. A 1x1 convolution squeezes
+    it to 12 channels, then dense 192 with dropout feeds the classification heads. The box head has
+    its own 1x1 squeeze (16 channels) and dense layer (64), so reading and locating do not compete
+    for the same units. About 0.29 GFLOP per training image, 1.8x the report's network.
     """
     inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for i, filters in enumerate((32, 64, 128)):
-        x = _conv_block(x, filters, f"block{i + 1}", pool=i < 2)
+    x = _conv_bn_relu(inputs, 32, 5, "stem", strides=2)
+    x = _conv_block(x, 48, "block1", pool=True)
+    x = _conv_block(x, 96, "block2", pool=False)
     grid = x
     x = layers.Conv2D(12, 1, activation="relu", name="squeeze")(grid)
     x = layers.Flatten(name="flatten")(x)

@@ -129,10 +129,12 @@ def experiment_data(exp: Experiment, profile=None):
     return train, test, train.source
 
 
-def predict(model, source, indices=None, batch_size: int = 32) -> Predictions:
+def predict(model, source, indices=None, batch_size: int = 32, box_scale: float = 1.0) -> Predictions:
     """Run ``model`` over a sample source (all samples, or the sorted ``indices``) and decode its
     outputs, ``batch_size`` samples at a time: larger batches are faster, and take more memory
-    (the Inception module's full-resolution activations, 28 x 140 x 192 per sequence)."""
+    (the Inception module's full-resolution activations, 28 x 140 x 192 per sequence).
+    ``box_scale``: the unit the model's boxes were trained in (its experiment's
+    ``box_target_scale``); the decoded boxes are pixels whatever it is."""
     indices = np.arange(len(source)) if indices is None else np.asarray(indices)
     digits, lengths, boxes, conf = [], [], [], []
     for start in range(0, len(indices), batch_size):
@@ -144,7 +146,7 @@ def predict(model, source, indices=None, batch_size: int = 32) -> Predictions:
         lengths.append(np.asarray(out["length"]).argmax(-1))
         if "boxes" in out:
             raw = np.asarray(out["boxes"]).reshape(-1, MAX_DIGITS, 4)
-            boxes.append(unscale_boxes(raw, batch.images.shape[1:3]))
+            boxes.append(unscale_boxes(raw / box_scale, batch.images.shape[1:3]))
     return Predictions(np.concatenate(digits), np.concatenate(lengths),
                        np.concatenate(boxes) if boxes else None, np.concatenate(conf))
 
@@ -267,10 +269,11 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
                       **({"steps_per_execution": 1} if replicas > 1 else {}))
 
         feeder = BatchFeeder(train, fit_idx, exp.batch_size, exp.with_boxes, shuffle=True, shift=exp.shift,
-                             seed=exp.seed)
+                             seed=exp.seed, box_scale=exp.box_target_scale)
         if verbose and (folder / "backup").exists():
             print(f"{exp.name}: resuming from the backup of its last finished epoch in {folder / 'backup'}")
-        model.fit(feeder, validation_data=BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes),
+        model.fit(feeder, validation_data=BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes,
+                                                     box_scale=exp.box_target_scale),
                   epochs=exp.epochs, verbose=0, callbacks=[
                       EpochOrder(feeder), EpochSeconds(),
                       keras.callbacks.CSVLogger(folder / "history.csv", append=True),
@@ -285,7 +288,8 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
         splits["train_first_10000"] = (train, np.arange(min(10_000, n_fit)))
     metrics = {}
     for split, (source, indices) in splits.items():
-        truth, pred = source.read(indices), predict(model, source, indices, batch_size=exp.batch_size)
+        truth = source.read(indices)
+        pred = predict(model, source, indices, batch_size=exp.batch_size, box_scale=exp.box_target_scale)
         metrics[split] = evaluate_predictions(truth, pred)
         if split != "train_first_10000":  # kept for interval estimates (digitlib.metrics)
             save_predictions(folder / f"predictions_{split}.npz", truth, pred)

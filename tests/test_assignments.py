@@ -1,5 +1,6 @@
 """Student versions: generated from the instructor notebooks, and they fail only at the stubs."""
 import json
+import re
 
 import nbformat
 import pytest
@@ -43,6 +44,33 @@ def test_every_chapter_has_exercises_with_checked_or_stubbed_solutions():
             if "solution" in _tags(cell):
                 assert BEGIN in cell.source and END in cell.source, path.name
                 assert "hide-cell" in _tags(cell), f"{path.name}: solutions must be hidden behind a click"
+
+
+def _exercises(nb):
+    """``[(title, [the cells after its text, up to the next exercise or heading])]`` of a notebook."""
+    exercises = []
+    for cell in nb.cells:
+        if "exercise" in _tags(cell):
+            exercises.append((re.search(r"Exercise:\s*([^\n]+)", cell.source).group(1).strip(), []))
+        elif exercises and cell.cell_type == "markdown" and cell.source.startswith("#"):
+            break
+        elif exercises:
+            exercises[-1][1].append(cell)
+    return exercises
+
+
+def test_every_exercise_has_a_hidden_solution_and_the_guide_lists_its_check():
+    from digitlib import checks
+
+    guide = (ROOT / "book" / "assignments.md").read_text().splitlines()
+    for path in NOTEBOOKS:
+        for title, cells in _exercises(nbformat.read(path, as_version=4)):
+            assert any("solution" in _tags(c) for c in cells), f"{path.name}: exercise {title} has no solution"
+            called = [name for c in cells if "autocheck" in _tags(c) for name in re.findall(r"(check_\w+)\(", c.source)]
+            assert all(callable(getattr(checks, name, None)) for name in called), (title, called)
+            row = next((line for line in guide if line.startswith(f"| {title} |")), None)
+            assert row, f"the assignment guide has no row for exercise {title}"
+            assert all(f"`{name}`" in row for name in called) if called else "none: read it" in row, row
 
 
 def test_student_versions_have_no_solutions_and_no_instructor_cells(tmp_path):

@@ -40,6 +40,7 @@ def mat(tmp_path):
 
 
 def test_written_file_has_the_matlab_v73_layout(mat):
+    assert sorted(p.name for p in mat.parent.iterdir()) == ["digitStruct.mat"]  # no parse cache unless asked
     assert mat.read_bytes()[:10] == b"MATLAB 7.3"
     with h5py.File(mat, "r") as f:
         assert f["digitStruct/name"].shape == (3, 1) and f["digitStruct/bbox"].shape == (3, 1)
@@ -50,6 +51,66 @@ def test_written_file_has_the_matlab_v73_layout(mat):
         assert f[several[1, 0]][0, 0] == 9
         name = f[f["digitStruct/name"][2, 0]][()]
         assert name.dtype == np.uint16 and "".join(map(chr, name.ravel())) == "10.png"
+
+
+def _high_level_write(path, struct):
+    """The writer as it was, with h5py's high-level API: the reference for the low-level one."""
+    with h5py.File(path, "w", userblock_size=512, libver="earliest") as f:
+        refs, group = f.create_group("#refs#"), f.create_group("digitStruct")
+        group.attrs["MATLAB_class"] = np.bytes_(b"struct")
+        index = {key: np.empty((len(struct), 1), dtype=object) for key in ("name", "bbox")}
+        for i in range(len(struct)):
+            r = struct[i]
+            name = refs.create_dataset(f"n{i}", data=np.frombuffer(r["name"].encode("utf-16-le"), np.uint16)[:, None])
+            name.attrs["MATLAB_class"] = np.bytes_(b"char")
+            box = refs.create_group(f"b{i}")
+            for field in ds.FIELDS:
+                values = []
+                for j, v in enumerate(r[field]):
+                    dsid = h5py.h5d.create((box if len(r[field]) == 1 else refs).id,
+                                           (field if len(r[field]) == 1 else f"v{i}_{field}_{j}").encode(),
+                                           h5py.h5t.IEEE_F64LE, h5py.h5s.create_simple((1, 1)))
+                    dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.full((1, 1), v))
+                    values.append([h5py.h5r.create(dsid, b".", h5py.h5r.OBJECT)])
+                if len(values) > 1:
+                    box.create_dataset(field, data=np.array(values, dtype=object), dtype=h5py.ref_dtype)
+            index["name"][i, 0], index["bbox"][i, 0] = name.ref, box.ref
+        for key, matlab_class in (("name", b"cell"), ("bbox", b"struct")):
+            group.create_dataset(key, data=index[key], dtype=h5py.ref_dtype).attrs["MATLAB_class"] = np.bytes_(matlab_class)
+
+
+def _objects(path) -> dict:
+    """Every object of an HDF5 file: its header (messages, sizes, whether it has a timestamp),
+    creation properties, attributes and data (references as the path they point to)."""
+    out, paths = {}, {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            info, plist = h5py.h5o.get_info(obj.id), obj.id.get_create_plist()
+            entry = {"header": (info.hdr.nmesgs, info.hdr.space.total, info.hdr.mesg.present, bool(info.mtime)),
+                     "track_times": plist.get_obj_track_times(),
+                     "attrs": {k: (h5py.h5a.open(obj.id, k.encode()).get_type().encode(), obj.attrs[k])
+                               for k in obj.attrs}}
+            if isinstance(obj, h5py.Dataset):
+                data = obj[()]
+                entry.update(type=obj.id.get_type().encode(), shape=obj.shape, layout=plist.get_layout(),
+                             data=[h5py.h5o.get_info(h5py.h5r.dereference(r, f.id)).addr for r in data.flat]
+                             if obj.dtype == h5py.ref_dtype else data.tobytes())
+            out[name], paths[info.addr] = entry, name
+
+        f.visititems(visit)
+    for entry in out.values():
+        if isinstance(entry.get("data"), list):
+            entry["data"] = [paths[addr] for addr in entry["data"]]
+    return out
+
+
+def test_the_file_is_the_one_h5pys_high_level_api_writes(tmp_path, mat):
+    """The low-level writer makes the same objects, headers and properties: the same format."""
+    reference = tmp_path / "reference" / "digitStruct.mat"
+    reference.parent.mkdir()
+    _high_level_write(reference, DigitStruct.from_records(RECORDS))
+    assert mat.stat().st_size == reference.stat().st_size
+    assert _objects(mat) == _objects(reference)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -85,6 +146,17 @@ def test_non_ascii_names_round_trip_through_file_and_cache(tmp_path):
         assert f[f["digitStruct/name"][2, 0]].shape == (7, 1)  # 6 characters, 7 UTF-16 code units
     assert list(read_digit_struct(mat, progress=False).names) == names  # parsed, cache written
     assert list(read_digit_struct(mat, progress=False).names) == names  # from the cache
+
+
+def test_a_parse_cache_written_with_the_file_is_what_a_parse_gives(tmp_path, monkeypatch):
+    records = [dict(r, name=n) for r, n in zip(RECORDS, ["1.png", "門牌 12.png", "🏠7.png"])]
+    mat = write_digit_struct(tmp_path / "digitStruct.mat", DigitStruct.from_records(records), parse_cache=True)
+    parsed = read_digit_struct(mat, use_cache=False, progress=False)
+    monkeypatch.setattr(ds, "_parse", lambda *a: pytest.fail("parsed despite the cache written with the file"))
+    cached = read_digit_struct(mat, progress=False)
+    for key in ("names", "counts") + ds.FIELDS:
+        assert getattr(cached, key).dtype == getattr(parsed, key).dtype
+        np.testing.assert_array_equal(getattr(cached, key), getattr(parsed, key))
 
 
 @pytest.mark.parametrize("name", ["", "a\x00b.png"])

@@ -187,6 +187,30 @@ def test_model_inputs_scale_images_and_boxes(boxes_data):
     assert np.all(y["boxes"][0, 8:] == -1)
 
 
+def test_box_targets_in_another_unit_are_trained_in_it_and_predicted_in_pixels(boxes_data):
+    """``box_target_scale`` multiplies every box target (blanks too), and ``predict`` turns the
+    model's boxes back into pixels: a model that outputs the targets exactly gives the true boxes."""
+    from digitlib.training import predict
+
+    train, _, _ = boxes_data
+    batch = train.read(slice(0, 4))
+    _, fractions = model_inputs(batch, with_boxes=True)
+    _, pixels = model_inputs(batch, with_boxes=True, box_scale=54)
+    np.testing.assert_allclose(pixels["boxes"], 54 * fractions["boxes"], rtol=1e-6)
+    np.testing.assert_allclose(pixels["boxes"][0, :4], [2, 4, 20, 50], rtol=1e-5)
+
+    class Oracle:  # outputs the scaled targets of the batch it is given
+        def predict_on_batch(self, x):
+            outputs = {name: np.eye(11)[batch.digits[:len(x), i]] for i, name in enumerate(
+                ["digit_1", "digit_2", "digit_3", "digit_4", "digit_5"])}
+            return {**outputs, "length": np.eye(6)[batch.lengths[:len(x)]], "boxes": pixels["boxes"][:len(x)]}
+
+    pred = predict(Oracle(), batch, box_scale=54)
+    np.testing.assert_allclose(pred.boxes[:, :2], batch.boxes[:, :2], atol=1e-4)
+    with pytest.raises(ValueError, match="box_target_scale"):
+        Experiment("x", "svhn_localizer", "house_numbers", box_target_scale=0)
+
+
 def test_random_shift_moves_boxes_with_the_content():
     image = np.zeros((1, 30, 30, 3), np.uint8)
     image[0, 10:20, 5:12] = 255

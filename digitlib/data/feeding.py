@@ -20,13 +20,14 @@ from .labels import DIGIT_OUTPUTS, MAX_DIGITS
 keras = import_keras()
 
 
-def model_inputs(data: DigitSequences, with_boxes: bool, shift: int = 0, rng=None):
+def model_inputs(data: DigitSequences, with_boxes: bool, shift: int = 0, rng=None, box_scale: float = 1.0):
     """``(x, y)`` for Keras from a batch: scaled images and a dict of targets per named output.
 
     ``x``: float32 ``(N, H, W, C)`` (see :func:`~digitlib.data.scale_images`). ``y``: ``digit_1``
     .. ``digit_5`` (N,) classes with blank = 10, ``length`` (N,), and with ``with_boxes``
-    ``boxes`` (N, 20): the five boxes in 0..1 of the image, blanks -1. With ``shift > 0`` every
-    image first moves by a random offset (:func:`random_shift`).
+    ``boxes`` (N, 20): the five boxes in 0..1 of the image, blanks -1, all times ``box_scale``
+    (the unit of the targets, :attr:`~digitlib.experiments.Experiment.box_target_scale`). With
+    ``shift > 0`` every image first moves by a random offset (:func:`random_shift`).
     """
     images, boxes = data.images, data.boxes
     if shift:
@@ -35,7 +36,7 @@ def model_inputs(data: DigitSequences, with_boxes: bool, shift: int = 0, rng=Non
     y = {name: data.digits[:, i] for i, name in enumerate(DIGIT_OUTPUTS)}
     y["length"] = data.lengths
     if with_boxes:
-        y["boxes"] = scale_boxes(boxes, images.shape[1:3]).reshape(len(images), 4 * MAX_DIGITS)
+        y["boxes"] = box_scale * scale_boxes(boxes, images.shape[1:3]).reshape(len(images), 4 * MAX_DIGITS)
     return x, y
 
 
@@ -65,14 +66,15 @@ class BatchFeeder(keras.utils.PyDataset):
     number (set by :meth:`set_epoch`, which :class:`EpochOrder` calls at the start of each epoch),
     so training is reproducible and a resumed run sees the same batches. A random-access source
     is shuffled sample by sample, a streamed one by blocks of ``batch_size`` consecutive samples.
-    Random shifts (``shift``) apply only when shuffling, i.e. to training batches.
+    Random shifts (``shift``) apply only when shuffling, i.e. to training batches. ``box_scale``:
+    the unit of the box targets (see :func:`model_inputs`).
     """
 
     def __init__(self, source, indices, batch_size: int, with_boxes: bool, shuffle: bool = False,
-                 shift: int = 0, seed: int = 0):
+                 shift: int = 0, seed: int = 0, box_scale: float = 1.0):
         super().__init__(workers=1, use_multiprocessing=False)
         self.source, self.indices = source, np.asarray(indices)
-        self.batch_size, self.with_boxes = batch_size, with_boxes
+        self.batch_size, self.with_boxes, self.box_scale = batch_size, with_boxes, box_scale
         self.shuffle, self.shift, self.seed = shuffle, shift, seed
         self.set_epoch(0)
 
@@ -92,7 +94,7 @@ class BatchFeeder(keras.utils.PyDataset):
     def __getitem__(self, i):
         batch = self.source.read(np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size]))
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.shift else None
-        return model_inputs(batch, self.with_boxes, self.shift if self.shuffle else 0, rng)
+        return model_inputs(batch, self.with_boxes, self.shift if self.shuffle else 0, rng, self.box_scale)
 
 
 class EpochOrder(keras.callbacks.Callback):

@@ -3,24 +3,25 @@ from __future__ import annotations
 
 from ..config import active_profile, data_home as _data_home
 from .svhn import PreparedSplit, SPLITS, cache_name, cached_prepared_split, check_split, svhn_split
-from .synth import generate_split
+from .synth import GENERATOR_VERSION, generate_split
 
 
 def synthetic_split(split: str, n: int, seed: int, margin: float = 0.0, data_home=None,
                     progress: bool = True) -> PreparedSplit:
     """A synthetic format-1 split of ``n`` images, generated and prepared once, then cached.
 
-    Folders are keyed by split, size and seed (``data/synth/train-4000-s1234/``), so a different
-    profile or seed never reuses stale images; the prepared file
-    (``train-4000-s1234_train_54[_m<margin>].h5``) is checked against the folder's
+    Folders are keyed by split, size, seed and the generator's version
+    (``data/synth/train-4000-s1234-g2/``, :data:`~digitlib.data.synth.GENERATOR_VERSION`), so a
+    different profile, seed or generator never reuses stale images; the prepared file
+    (``train-4000-s1234-g2_train_54[_m<margin>].h5``) is checked against the folder's
     ``digitStruct.mat`` and prepared again when stale. Generating and preparing hold a file lock
-    (``train-4000-s1234.lock``): a second process waits, then reuses the first one's files.
+    (``train-4000-s1234-g2.lock``): a second process waits, then reuses the first one's files.
     """
     check_split(split)
     root = _data_home(data_home) / "synth"
     # each split gets its own seed stream, so train and test images differ
     split_seed = seed * 10 + SPLITS.index(split)
-    folder = root / f"{split}-{n}-s{seed}"
+    folder = root / f"{split}-{n}-s{seed}-g{GENERATOR_VERSION}"
     return cached_prepared_split(
         folder, root / f"{folder.name}_{cache_name(split, margin)}", margin, progress,
         source_label=f"synthetic house numbers ({split}, {n} images, seed {seed})",
