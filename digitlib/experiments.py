@@ -111,13 +111,18 @@ class Experiment:
 
     def key(self, profile) -> str:
         """The name of its results folder: the model's name and a hash of the resolved settings
-        (all but the experiment's own name), the profile and the architecture. Two experiments
-        with the same settings are the same run, whatever they are called: chapter 8's grid over
-        the box-loss weight reuses chapter 7's runs."""
+        (all but the experiment's own name), the profile, the architecture and, for synthetic
+        house numbers, the generator's version. Two experiments with the same settings are the
+        same run, whatever they are called: chapter 8's grid over the box-loss weight reuses
+        chapter 7's runs."""
         settings = {k: v for k, v in asdict(self.resolved(profile)).items() if k != "name"}
         payload = {"experiment": settings, "profile": profile.as_dict(),
                    "architecture": architecture_fingerprint(self.model, self.input_shape, self.model_kwargs),
                    "version": RESULTS_VERSION}
+        if self.dataset == "house_numbers" and profile.house_numbers_source == "synthetic":
+            from .data.synth import GENERATOR_VERSION
+
+            payload["synthetic_images"] = GENERATOR_VERSION  # other images, another run
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         return f"{self.model}-{digest[:12]}"
 

@@ -118,6 +118,16 @@ def test_changed_configuration_or_profile_is_a_new_result():
     assert exp.key(PROFILE) == replace(exp, epochs=2, batch_size=32).key(PROFILE)  # same once resolved
 
 
+def test_a_new_synthetic_generator_is_a_new_result(monkeypatch):
+    from digitlib.data import synth
+
+    exp, real = Experiment("x", "svhn_localizer", "house_numbers"), replace(PROFILE, house_numbers_source="svhn")
+    before, before_real = exp.key(PROFILE), exp.key(real)
+    monkeypatch.setattr(synth, "GENERATOR_VERSION", synth.GENERATOR_VERSION + 1)
+    assert exp.key(PROFILE) != before
+    assert exp.key(real) == before_real  # real SVHN does not depend on the generator
+
+
 def test_changed_architecture_under_the_same_name_is_a_new_result(monkeypatch):
     from digitlib import models
 
@@ -331,3 +341,21 @@ def test_an_experiment_trains_under_mirrored_strategy_on_two_devices(tmp_path, m
                             tmp_path / "single", verbose=0, data=mnist_data)
     assert set(distributed["metrics"]) == set(single.metrics)
     assert set(distributed["metrics"]["test"]) == set(single.metrics["test"])
+
+
+def test_runs_in_one_process_share_the_loaded_house_numbers(data_dir):
+    """experiment_data keeps the last loaded splits: a second run gets the same arrays, not a copy
+    the allocator keeps after the run; a rewritten file is loaded again."""
+    import os
+
+    from digitlib.training import experiment_data
+
+    tiny = replace(PROFILES["quick"], synth_images={"train": 6, "test": 3, "extra": 0})
+    exp = Experiment("x", "svhn_localizer", "house_numbers").resolved(tiny)
+    train, test, _ = experiment_data(exp, tiny)
+    again, _, _ = experiment_data(exp, tiny)
+    assert again is train and len(train) == 6 and len(test) == 3
+    prepared = next(data_dir.glob("synth/train-6-*_train_54.h5"))
+    os.utime(prepared, ns=(prepared.stat().st_atime_ns, prepared.stat().st_mtime_ns + 10 ** 9))
+    reloaded, _, _ = experiment_data(exp, tiny)
+    assert reloaded is not train and np.array_equal(reloaded.images, train.images)
