@@ -581,6 +581,42 @@ def check_best_change(fn) -> bool:
 
 # ------------------------------------------------------------------------------ chapter 9
 
+def _quoted_accuracies(text: str) -> list[float]:
+    """Every accuracy the text quotes, as a fraction: ``51%`` and ``51.3 %`` as 0.51 and 0.513,
+    ``0.513`` as it is."""
+    import re
+
+    percents = [float(v) / 100 for v in re.findall(r"(\d{1,3}(?:\.\d+)?)\s*%", text)]
+    fractions = [float(v) for v in re.findall(r"(?<![\d.])0\.\d{2,3}(?!\d)", text)]
+    return percents + fractions
+
+
+def check_reader_page(fn, result, profile) -> bool:
+    """Exercise 9.1: ``fn() -> str``, a paragraph for a newcomer about chapter 6's network. Its
+    properties are checked, its prose is read by a person: between 60 and 250 words, it names the
+    profile that produced its numbers (``profile.name``) and quotes the test sequence accuracy of
+    ``result`` (chapter 6's run) as a percentage or a fraction, rounded as you like."""
+    want = result.metrics["test"]["sequence_accuracy"]
+
+    def test():
+        text = fn()
+        if not isinstance(text, str):
+            raise _Wrong(f"your function returned {type(text).__name__}, not the paragraph as a str.")
+        words = len(text.split())
+        if not 60 <= words <= 250:
+            raise _Wrong(f"the paragraph has {words} words; write 60 to 250.")
+        if profile.name not in text:
+            raise _Wrong(f"the paragraph does not name the profile {profile.name!r} that produced its numbers.",
+                         "a newcomer must know which data and budget the numbers come from: say the profile.")
+        if not any(abs(q - want) < 0.006 for q in _quoted_accuracies(text)):
+            raise _Wrong(f"the paragraph does not quote this build's test sequence accuracy ({want:.1%}).",
+                         "quote result.metrics['test']['sequence_accuracy'] with an f-string, e.g. {value:.0%}, "
+                         "rather than typing a number: the next build's number will differ.")
+
+    return _check("a page for a reader", "build the paragraph from the run's metrics with an f-string.", test,
+                  "names the profile and quotes this build's numbers; a person reads the rest.")
+
+
 def _full_run_hours(name: str, images_per_second: float, epochs_of=None) -> float:
     from .config import PROFILES
     from .data.dataset import validation_count

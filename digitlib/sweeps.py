@@ -166,9 +166,15 @@ def _train_all(experiments: list, profile, home: Path, n_jobs, backend, threads,
     threads = threads or max(1, cores // n_jobs)
     tasks = [joblib.delayed(_train)(exp, profile, home, threads, verbose) for exp in experiments]
     # inner_max_num_threads: the workers' OpenMP/BLAS limit too; another thread count starts fresh
-    # workers. Idle workers exit soon, freeing their memory (a trained network and its data).
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=threads):
-        return joblib.Parallel(n_jobs=n_jobs, idle_worker_timeout=IDLE_WORKER_SECONDS)(tasks)
+    # workers. They are shut down at the end, freeing their memory (TensorFlow, a trained network,
+    # its data), so that the next user of joblib's shared executor (the data code) starts clean.
+    from joblib.externals.loky import get_reusable_executor
+
+    try:
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=threads):
+            return joblib.Parallel(n_jobs=n_jobs, idle_worker_timeout=IDLE_WORKER_SECONDS)(tasks)
+    finally:
+        get_reusable_executor().shutdown(wait=True)
 
 
 def seed_sweep(exp: Experiment, seeds: Iterable[int]) -> list[Experiment]:

@@ -114,7 +114,7 @@ WRONG = {
 def test_every_check_has_a_right_and_a_wrong_answer():
     from digitlib.grading import check_names
 
-    assert set(check_names()) == set(RIGHT) | {"check_weight_run", "check_one_change_run"}
+    assert set(check_names()) == set(RIGHT) | {"check_weight_run", "check_one_change_run", "check_reader_page"}
     assert set(WRONG) == set(RIGHT)
 
 
@@ -257,4 +257,27 @@ def test_run_check_reports_a_stub_as_not_done(name, capsys):
         raise NotImplementedError("Exercise: not done yet")
 
     assert getattr(checks, name)(stub) is False
+    assert capsys.readouterr().out.startswith("TODO")
+
+
+def test_reader_page_check_wants_the_profile_and_this_builds_number(capsys):
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(metrics={"test": {"sequence_accuracy": 0.513}})
+    profile = SimpleNamespace(name="quick")
+    body = "The network reads house numbers from a crop of the photograph, digit by digit, and draws boxes. " * 5
+    assert checks.check_reader_page(lambda: body + "In the quick profile it read 51% of the test numbers.", result, profile)
+    assert checks.check_reader_page(lambda: body + "Profile quick: sequence accuracy 0.513.", result, profile)
+    assert not checks.check_reader_page(lambda: body + "It read 51% of the test numbers.", result, profile)
+    assert "name the profile" in capsys.readouterr().out
+    assert not checks.check_reader_page(lambda: body + "In the quick profile it read 85% of them.", result, profile)
+    assert "f-string" in capsys.readouterr().out
+    assert not checks.check_reader_page(lambda: "quick: 51%", result, profile)
+    assert not checks.check_reader_page(lambda: None, result, profile)
+    capsys.readouterr()
+
+    def stub():
+        raise NotImplementedError("Exercise 9.1")
+
+    assert not checks.check_reader_page(stub, result, profile)
     assert capsys.readouterr().out.startswith("TODO")
