@@ -618,17 +618,14 @@ def check_reader_page(fn, result, profile) -> bool:
 
 
 def _full_run_hours(name: str, images_per_second: float, epochs_of=None) -> float:
+    from dataclasses import replace
+
     from .config import PROFILES
-    from .data.dataset import validation_count
-    from .experiments import book_experiments
+    from .experiments import book_experiments, training_images
 
     full = PROFILES["full"]
-    exp = book_experiments(full)[name].resolved(full)
-    samples = full.mnist_train_sequences if exp.dataset == "mnist" else full.synth_images["train"]
-    fit = samples - validation_count(samples, full.validation_fraction)
-    if exp.train_limit is not None:
-        fit = min(fit, exp.train_limit)
-    return fit * (epochs_of or exp.epochs) / images_per_second / 3600
+    exp = book_experiments(full)[name]
+    return training_images(exp if epochs_of is None else replace(exp, epochs=epochs_of), full) / images_per_second / 3600
 
 
 def check_full_run_hours(fn) -> bool:

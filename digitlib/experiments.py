@@ -245,14 +245,17 @@ def chapter_experiments(profile=None) -> dict[str, list[str]]:
     }
 
 
-def _full_training_images(exp: Experiment, full) -> int:
-    """Images a run of ``exp`` sees in the ``full`` profile (training samples x epochs)."""
-    exp = exp.resolved(full)
-    if exp.dataset == "mnist":
-        n = full.mnist_train_sequences if exp.train_limit is None else min(exp.train_limit, full.mnist_train_sequences)
-    else:
-        n = full.synth_images["train"]  # SVHN train has 33,402 images
-    return int(n * (1 - full.validation_fraction)) * exp.epochs
+def training_images(exp: Experiment, profile) -> int:
+    """Images a run of ``exp`` trains on in ``profile``: the samples it fits on (the training set
+    less the last :func:`~digitlib.data.dataset.validation_count` held out, at most
+    ``train_limit``, as the runner takes them) times its epochs there. For house numbers the
+    training set is the profile's ``synth_images["train"]`` (in ``full``, SVHN train's 33,402)."""
+    from .data.dataset import validation_count
+
+    exp = exp.resolved(profile)
+    n = profile.mnist_train_sequences if exp.dataset == "mnist" else profile.synth_images["train"]
+    fit = n - validation_count(n, profile.validation_fraction)
+    return (fit if exp.train_limit is None else min(exp.train_limit, fit)) * exp.epochs
 
 
 def chapter_training_times(profile=None):
@@ -274,7 +277,7 @@ def chapter_training_times(profile=None):
         for name in names:
             result = run_experiment(exps[name], p, verbose=0)
             measured += result.train_seconds
-            estimate += _full_training_images(full_exps[name], full) / result.images_per_second
+            estimate += training_images(full_exps[name], full) / result.images_per_second
         rows.append({"chapter": chapter, "runs": ", ".join(names),
                      f"measured here ({p.name}), minutes": round(measured / 60, 1),
                      "estimated for full, hours": round(estimate / 3600, 1)})

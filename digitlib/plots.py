@@ -184,3 +184,30 @@ def plot_coverage(coverage, accuracy, label: str, ax=None):
     ax.legend(fontsize=8)
     return ax
 
+
+
+def plot_weight_study(intervals: dict, report: dict, label: str):
+    """Chapter 7's trade-off: sequence accuracy against mean IoU, one point per box-loss weight.
+
+    ``intervals``: ``{weight: {"sequence_accuracy": Interval, "mean_iou": Interval}}`` (e.g.
+    :func:`digitlib.tables.result_intervals` of each run), drawn with their 95% intervals as error
+    bars; ``report``: ``{weight: {"sequence_accuracy": float, "mean_iou": float}}``, the report's
+    Fig. 15, drawn for the weights it has. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    weights = list(intervals)
+
+    def column(metric):  # (estimate, distance down, distance up) per weight
+        values = np.array([[i.estimate, i.low, i.high] for i in (intervals[w][metric] for w in weights)])
+        return values[:, 0], [values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]]
+
+    (iou, iou_err), (seq, seq_err) = column("mean_iou"), column("sequence_accuracy")
+    ax.errorbar(iou, seq, xerr=iou_err, yerr=seq_err, fmt="o-", capsize=3, label=label)
+    quoted = [w for w in weights if w in report]
+    ax.plot([report[w]["mean_iou"] for w in quoted], [report[w]["sequence_accuracy"] for w in quoted],
+            "s--", label="report (real SVHN)")
+    for w, x, y in zip(weights, iou, seq):
+        ax.annotate(f"w={w:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("validation mean IoU")
+    ax.set_ylabel("validation sequence accuracy")
+    ax.legend(fontsize=8)
+    return fig

@@ -72,15 +72,19 @@ def limit_tensorflow_threads(threads: int | None) -> int | None:
     return tf.config.threading.get_intra_op_parallelism_threads()
 
 
+def _with_origin(result: Result, threads: int | None, in_worker: bool) -> Result:
+    """``result`` with ``extra["sweep"]``: where this call got it (host, process, threads)."""
+    result.extra = {**result.extra, "sweep": {"host": socket.gethostname(), "pid": os.getpid(),
+                                              "threads": threads, "in_worker": in_worker}}
+    return result
+
+
 def _train(exp: Experiment, profile, home: Path, threads: int | None, verbose: int) -> Result:
     """Run in a worker: limit TensorFlow's threads, then train or reuse ``exp``."""
     used = limit_tensorflow_threads(threads)
     from .training import run_experiment
 
-    result = run_experiment(exp, profile, home, verbose=verbose)
-    result.extra = {**result.extra, "sweep": {"host": socket.gethostname(), "pid": os.getpid(),
-                                              "threads": used, "in_worker": True}}
-    return result
+    return _with_origin(run_experiment(exp, profile, home, verbose=verbose), used, in_worker=True)
 
 
 def run_all(experiments: Iterable[Experiment], profile=None, n_jobs: int | None = None,
@@ -117,10 +121,7 @@ def run_all(experiments: Iterable[Experiment], profile=None, n_jobs: int | None 
     results: dict[str, Result] = {}
     for key in keys:
         if key not in results and (home / key / "result.json").exists():
-            result = load_result(home / key)
-            result.extra = {**result.extra, "sweep": {"host": socket.gethostname(), "pid": os.getpid(),
-                                                      "threads": None, "in_worker": False}}
-            results[key] = result
+            results[key] = _with_origin(load_result(home / key), None, in_worker=False)
     todo: dict[str, Experiment] = {}  # one run per key: the first experiment with those settings
     for key, exp in zip(keys, experiments):
         if key not in results:
@@ -150,13 +151,8 @@ def _train_all(experiments: list, profile, home: Path, n_jobs, backend, threads,
     if n_jobs == 1 and name in ("loky", "sequential"):  # in this process, with all its threads
         from .training import run_experiment
 
-        out = []
-        for exp in experiments:
-            result = run_experiment(exp, profile, home, verbose=verbose)
-            result.extra = {**result.extra, "sweep": {"host": socket.gethostname(), "pid": os.getpid(),
-                                                      "threads": None, "in_worker": False}}
-            out.append(result)
-        return out
+        return [_with_origin(run_experiment(exp, profile, home, verbose=verbose), None, in_worker=False)
+                for exp in experiments]
     if name != "loky":  # a cluster (dask, ray): its workers, with their own thread counts unless given
         tasks = [joblib.delayed(_train)(exp, profile, home, threads, verbose) for exp in experiments]
         with joblib.parallel_config(backend=backend) if backend else nullcontext():

@@ -273,3 +273,21 @@ def test_length_decoding_blanks_the_positions_past_the_predicted_length():
     assert blank_past_length(digits, np.array([2, 3])).tolist() == [[4, 2, 10, 10, 10], [1, 10, 3, 10, 10]]
     with pytest.raises(ValueError, match="expected digits"):
         blank_past_length(digits, np.array([2]))
+
+
+def test_the_weight_study_plot_draws_each_weight_with_its_interval():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from digitlib.plots import plot_weight_study
+
+    ours = {w: {"sequence_accuracy": Interval(0.5 - w / 100, 0.45 - w / 100, 0.55 - w / 100, 0.95, "test"),
+                "mean_iou": Interval(0.5 + w / 100, 0.48 + w / 100, 0.52 + w / 100, 0.95, "test")} for w in (0.0, 1.0, 10.0)}
+    fig = plot_weight_study(ours, {1.0: {"sequence_accuracy": 0.82, "mean_iou": 0.584}}, "ours")
+    ax = fig.axes[0]
+    ours_line, report_line = ax.containers[0].lines[0], ax.get_lines()[-1]  # the error bars' data line
+    np.testing.assert_allclose(ours_line.get_xdata(), [0.5, 0.51, 0.6])
+    np.testing.assert_allclose(ours_line.get_ydata(), [0.5, 0.49, 0.4])
+    assert len(ax.containers[0].lines[2]) == 2  # x and y error bars
+    np.testing.assert_allclose(report_line.get_xdata(), [0.584])
+    assert [t.get_text() for t in ax.texts] == ["w=0", "w=1", "w=10"]
