@@ -244,17 +244,24 @@ def print_table(rows, header=("benchmark", "measured", "target")):
 def book_target_rows(root: Path, profile_name: str) -> list[tuple[str, str, str]]:
     """The book's execution time and memory targets beside the times recorded by
     ``python -m digitlib.execution book`` (the first half of ``make book``) in ``root``: cold only
-    if the results cache was empty."""
-    from .execution import read_book_timings
+    if the results cache was empty. The book's time is the last build's wall time; a chapter's
+    time was measured while another chapter ran beside it (an upper bound of it alone)."""
+    from .execution import read_book_build, read_book_timings
 
     timings = read_book_timings(root, profile_name)
     if not timings:
         return [("book execution", "not recorded: run `make book` first", "<= 15 min")]
-    total = sum(t["seconds"] for t in timings.values())
     slowest = max(timings, key=lambda k: timings[k]["seconds"])
     heaviest = max(timings, key=lambda k: timings[k]["peak_mib"])
-    cpus = "; ".join(sorted({t["cpu"] for t in timings.values()}))
-    return [(f"book execution, {len(timings)} chapters ({cpus})", f"{total / 60:.1f} min", "<= 15 min"),
+    build = read_book_build(root, profile_name)
+    if build is None:  # chapters recorded one by one only: they ran one after another
+        cpus = "; ".join(sorted({t["cpu"] for t in timings.values()}))
+        total = sum(t["seconds"] for t in timings.values())
+        first = (f"book execution, {len(timings)} chapters ({cpus})", f"{total / 60:.1f} min", "<= 15 min")
+    else:
+        first = (f"book execution, last build: {build['chapters']} chapters, {build['workers']} at a time "
+                 f"({build['cpu']})", f"{build['seconds'] / 60:.1f} min", "<= 15 min")
+    return [first,
             (f"slowest chapter: {slowest}", f"{timings[slowest]['seconds'] / 60:.1f} min", "<= 5 min"),
             (f"most memory: {heaviest}", f"{timings[heaviest]['peak_mib']:,.0f} MiB", "< 2,048 MiB")]
 

@@ -16,7 +16,8 @@ Either way the child and its kernel are killed, the message names the notebook a
 Only a second stall raises :class:`NotebookStalled`. A cell that raises (with
 ``allow_errors=False``) raises :class:`NotebookFailed` at once: an error is not retried.
 
-:func:`execute_book` executes the book's chapters this way and stores them in Jupyter Book's
+:func:`execute_book` executes the book's chapters this way, two at a time where one does not need
+the other's data or results (:data:`BOOK_NEEDS`), and stores them in Jupyter Book's
 execution cache (``_build/.jupyter_cache/<profile>``), so the following ``jupyter-book build``
 renders them without executing anything itself::
 
@@ -263,34 +264,109 @@ def book_cache_path(root, profile_name: str | None = None) -> Path:
     return Path(root) / "_build" / ".jupyter_cache" / (profile_name or active_profile().name)
 
 
+#: chapters executed at once by a book build, per profile. On 2 cores two kernels finish the
+#: ``quick`` book sooner than one: a chapter spends much of its time in one core's Python (imports,
+#: building each model's graph) while the other chapter trains. Each kernel keeps TensorFlow's own
+#: thread settings, so a chapter computes the same numbers as when it runs alone. ``full`` chapters
+#: hold the real data and train for hours: one at a time.
+BOOK_WORKERS = {"quick": 2, "full": 1}
+#: what a chapter reads that other chapters make (the house-number data, trained results): a book
+#: build starts it only after those. A chapter not listed here waits for every chapter before it.
+BOOK_NEEDS = {
+    "01_introduction.ipynb": (),
+    "02_exploring_the_data.ipynb": (),
+    "03_building_blocks.ipynb": (),
+    "04_mnist_sequences.ipynb": (),
+    "05_inception.ipynb": ("04_mnist_sequences.ipynb",),
+    "06_house_numbers.ipynb": ("02_exploring_the_data.ipynb",),
+    "07_loss_weights.ipynb": ("06_house_numbers.ipynb",),
+    "08_beyond_the_report.ipynb": ("07_loss_weights.ipynb",),
+}
+
+
+def book_order(paths: list[Path]) -> dict[Path, list[Path]]:
+    """``{chapter: the chapters it must wait for}`` (:data:`BOOK_NEEDS`; an unlisted chapter waits
+    for every chapter before it in the table of contents)."""
+    needs = {}
+    for i, path in enumerate(paths):
+        named = BOOK_NEEDS.get(path.name)
+        needs[path] = list(paths[:i]) if named is None else [p for p in paths[:i] if p.name in named]
+    return needs
+
+
 def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS,
-                 timeout: float = NOTEBOOK_TIMEOUT, log=_say) -> dict[str, Execution | None]:
+                 timeout: float = NOTEBOOK_TIMEOUT, log=_say,
+                 workers: int | None = None) -> dict[str, Execution | None]:
     """Execute every chapter the execution cache lacks (all of them with ``force``) under the
-    watchdog and store it in the cache. Returns ``{notebook path: Execution or None (cached)}``."""
+    watchdog and store it in the cache, ``workers`` chapters at a time, each once the chapters it
+    needs (:func:`book_order`) are done. Returns ``{notebook path: Execution or None (cached)}``.
+    A chapter that fails stops the build: no chapter starts after it, and its error is raised
+    once the chapters already running have finished. ``workers``: None for the profile's
+    :data:`BOOK_WORKERS`. With several, a GPU's memory is taken as needed, not all by the first
+    kernel (``TF_FORCE_GPU_ALLOW_GROWTH``)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
+    from .config import active_profile
+
+    workers = BOOK_WORKERS.get(active_profile().name, 1) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    if workers > 1:
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # the kernels inherit it
     cache = get_cache(str(book_cache_path(root)))
-    done = {}
-    for path in book_notebooks(root):
-        nb = nbformat.read(path, as_version=4)
+    paths = book_notebooks(root)
+    done, todo = {}, []
+    for path in paths:
         if not force:
             try:
-                cache.match_cache_notebook(nb)
+                cache.match_cache_notebook(nbformat.read(path, as_version=4))
                 done[str(path)] = None
                 continue
             except KeyError:
                 pass
+        todo.append(path)
+    needs, finished = book_order(paths), {p for p in paths if p not in todo}
+    store = threading.Lock()  # one writer at a time for the cache and the timings file
+
+    def execute(path):
         log(f"executing {path.relative_to(root)} ...")
         run = execute_notebook(path, stall_seconds=stall_seconds, timeout=timeout, log=log,
                                label=str(path.relative_to(root)))
-        cache.cache_notebook_bundle(CacheBundleIn(run.notebook, str(path), data={"execution_seconds": run.seconds}),
-                                    check_validity=False, overwrite=True)
+        with store:
+            cache.cache_notebook_bundle(CacheBundleIn(run.notebook, str(path),
+                                                      data={"execution_seconds": run.seconds}),
+                                        check_validity=False, overwrite=True)
+            record_book_timing(root, path, run)
         log(f"executed {path.relative_to(root)} in {run.seconds:.0f} s, peak kernel memory "
             f"{run.peak_memory / 2 ** 20:,.0f} MiB" + (" (second attempt)" if run.attempts > 1 else ""))
-        record_book_timing(root, path, run)
-        done[str(path)] = run
-    return done
+        return run
+
+    running, failure, start = {}, None, time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while (todo and failure is None) or running:
+            for path in list(todo):
+                if failure is None and len(running) < workers and all(n in finished for n in needs[path]):
+                    running[pool.submit(execute, path)] = path
+                    todo.remove(path)
+            if not running:  # nothing runs and nothing can start: a chapter waits for one that failed
+                break
+            for future in wait(running, return_when=FIRST_COMPLETED).done:
+                path = running.pop(future)
+                try:
+                    done[str(path)] = future.result()
+                    finished.add(path)
+                except Exception as err:  # the first failure is raised, every one is logged
+                    log(f"{path.relative_to(root)} failed: {err}")
+                    failure = failure or err
+    if failure is not None:
+        raise failure
+    executed = [run for run in done.values() if run is not None]
+    if executed:
+        record_book_build(root, time.perf_counter() - start, len(executed), workers)
+    return {str(p): done[str(p)] for p in paths if str(p) in done}
 
 
 def _timings_path(root, profile_name: str) -> Path:
@@ -314,6 +390,27 @@ def record_book_timing(root, path: Path, run: Execution) -> None:
     target.write_text(json.dumps(dict(sorted(timings.items())), indent=1))
 
 
+def record_book_build(root, seconds: float, chapters: int, workers: int) -> None:
+    """Write the wall time of the last book build that executed chapters (``chapters`` of them,
+    ``workers`` at a time) to ``_build/execution/<profile>.book.json``: with two at a time, the
+    chapters' own times add up to more than the build took."""
+    import datetime
+
+    from .backend import cpu_description
+    from .config import active_profile
+
+    target = _timings_path(root, active_profile().name).with_suffix(".book.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"seconds": round(seconds, 1), "chapters": chapters, "workers": workers,
+                                  "cpu": cpu_description(), "date": datetime.date.today().isoformat()}, indent=1))
+
+
+def read_book_build(root, profile_name: str) -> dict | None:
+    """What :func:`record_book_build` wrote for ``profile_name`` (None when no build recorded it)."""
+    path = _timings_path(root, profile_name).with_suffix(".book.json")
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def read_book_timings(root, profile_name: str) -> dict:
     """``{notebook file name: {"seconds", "peak_mib", "attempts", "cpu", "date"}}`` of the chapters
     the last book builds of ``profile_name`` executed (empty when none was recorded)."""
@@ -328,6 +425,8 @@ def main(argv=None) -> int:
     book = sub.add_parser("book", help="execute the chapters missing from the book's execution cache")
     book.add_argument("--root", default=".", help="the book's folder (with _toc.yml)")
     book.add_argument("--force", action="store_true", help="execute every chapter again")
+    book.add_argument("--workers", type=int, default=None,
+                      help="chapters executed at once (default: 2 in quick, 1 in full; 1: one after another)")
     run = sub.add_parser("run", help="execute notebooks, errors stop; print time and peak memory")
     run.add_argument("notebooks", nargs="+")
     for p in (book, run):
@@ -340,7 +439,8 @@ def main(argv=None) -> int:
         return _child(*args.args)
     try:
         if args.command == "book":
-            execute_book(Path(args.root).resolve(), args.force, args.stall_seconds, args.timeout)
+            execute_book(Path(args.root).resolve(), args.force, args.stall_seconds, args.timeout,
+                         workers=args.workers)
         else:
             for path in args.notebooks:
                 r = execute_notebook(path, stall_seconds=args.stall_seconds, timeout=args.timeout)

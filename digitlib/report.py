@@ -29,6 +29,13 @@ REPORT_BOX_WEIGHTS = {
 #: Goodfellow et al. (2013) on SVHN, with about 50 million parameters
 GOODFELLOW = {"character_accuracy": 0.9784, "sequence_accuracy": 0.9603, "parameters": 50_000_000}
 
+#: digits and images per SVHN split as it quotes them ("Data Exploration")
+REPORT_SVHN_COUNTS = {
+    "train": {"digits": 73_257, "images": 33_402},
+    "test": {"digits": 26_032, "images": 13_068},
+    "extra": {"digits": 531_131, "images": 202_353},
+}
+
 #: its mean width-to-height ratio of the cropped digit region (Fig. 7)
 REPORT_ASPECT_RATIOS = {"train": 0.99, "extra": 1.23, "test": 1.02}
 

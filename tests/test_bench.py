@@ -68,7 +68,7 @@ def test_training_throughput_measures_the_bare_fit_and_the_runner():
 
 
 def test_book_timings_are_recorded_per_chapter_and_read_back(tmp_path, monkeypatch):
-    from digitlib.execution import Execution, read_book_timings, record_book_timing
+    from digitlib.execution import Execution, read_book_timings, record_book_build, record_book_timing
 
     monkeypatch.setenv("DIGITLIB_PROFILE", "quick")
     assert read_book_timings(tmp_path, "quick") == {}
@@ -81,3 +81,6 @@ def test_book_timings_are_recorded_per_chapter_and_read_back(tmp_path, monkeypat
     assert bench.book_target_rows(tmp_path, "full")[0][1].startswith("not recorded")  # kept per profile
     rows = bench.book_target_rows(tmp_path, "quick")
     assert rows[0][1] == "7.2 min" and rows[1][0] == "slowest chapter: 02_b.ipynb" and rows[2][1] == "1,200 MiB"
+    record_book_build(tmp_path, 300.0, 2, 2)  # two at a time: the build's wall time, not the sum
+    rows = bench.book_target_rows(tmp_path, "quick")
+    assert rows[0][1] == "5.0 min" and "2 chapters, 2 at a time" in rows[0][0] and rows[1][1] == "6.7 min"

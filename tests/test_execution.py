@@ -77,3 +77,68 @@ def test_the_book_cache_is_filled_and_then_reused(tmp_path, monkeypatch):
 
 def test_the_book_lists_every_chapter():
     assert [p.name for p in book_notebooks(ROOT)] == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _fake_book(tmp_path, names):
+    (tmp_path / "notebooks").mkdir()
+    for i, name in enumerate(names):
+        nbformat.write(_notebook(f"print({i})"), tmp_path / "notebooks" / name)
+    entries = "".join(f"      - file: notebooks/{n[:-len('.ipynb')]}\n" for n in names)
+    (tmp_path / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nparts:\n  - chapters:\n{entries}")
+
+
+def _recording_executor(monkeypatch, events, fail=()):
+    """Replace the kernel by a fake that sleeps a little and records when each chapter starts and ends."""
+    import threading
+    import time
+
+    from digitlib import execution
+
+    lock = threading.Lock()
+
+    def fake(path, **kwargs):
+        with lock:
+            events.append(("start", path.name))
+        time.sleep(0.3)
+        with lock:
+            events.append(("end", path.name))
+        if path.name in fail:
+            raise NotebookFailed(f"{path.name} failed")
+        return execution.Execution(nbformat.read(path, as_version=4), 0.3, 1, 1)
+
+    monkeypatch.setattr(execution, "execute_notebook", fake)
+
+
+def test_the_book_runs_two_chapters_at_once_each_after_what_it_needs(tmp_path, monkeypatch):
+    from digitlib.execution import BOOK_NEEDS, book_order, read_book_build
+
+    names = list(BOOK_NEEDS) + ["09_summary.ipynb"]  # the summary is not listed: it waits for all
+    _fake_book(tmp_path, names)
+    monkeypatch.setenv("DIGITLIB_PROFILE", "quick")
+    events = []
+    _recording_executor(monkeypatch, events)
+    runs = execute_book(tmp_path, log=lambda m: None)  # quick's default: two at a time
+    assert list(runs) == [str(tmp_path / "notebooks" / n) for n in names]
+    at = {(kind, name): i for i, (kind, name) in enumerate(events)}
+    for path, before in book_order(book_notebooks(tmp_path)).items():
+        for need in before:
+            assert at[("end", need.name)] < at[("start", path.name)], f"{path.name} started before {need.name} ended"
+    running = max(sum(1 if k == "start" else -1 for k, _ in events[:i + 1]) for i in range(len(events)))
+    assert running == 2  # never more than two, and two did run together
+    build = read_book_build(tmp_path, "quick")
+    assert build["chapters"] == len(names) and build["workers"] == 2 and build["seconds"] > 0
+    assert [p.name for p in book_order(book_notebooks(tmp_path))[tmp_path / "notebooks" / "09_summary.ipynb"]] \
+        == names[:-1]
+
+
+def test_a_failed_chapter_stops_the_book_and_its_error_is_raised(tmp_path, monkeypatch):
+    names = ["02_exploring_the_data.ipynb", "06_house_numbers.ipynb", "07_loss_weights.ipynb"]
+    _fake_book(tmp_path, names)
+    monkeypatch.setenv("DIGITLIB_PROFILE", "quick")
+    events = []
+    _recording_executor(monkeypatch, events, fail={"06_house_numbers.ipynb"})
+    with pytest.raises(NotebookFailed, match="06_house_numbers"):
+        execute_book(tmp_path, log=lambda m: None, workers=2)
+    assert ("start", "07_loss_weights.ipynb") not in events  # it needs chapter 6
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        execute_book(tmp_path, log=lambda m: None, workers=0)

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..report import REPORT_ASPECT_RATIOS  # the report's Fig. 7, on real SVHN
+from ..report import REPORT_ASPECT_RATIOS, REPORT_SVHN_COUNTS  # the report's Fig. 7 and its counts, real SVHN
 from .labels import BLANK, MAX_DIGITS, NUM_CLASSES
 
-#: digits and images per SVHN split as the report (Amundson 2017, "Data Exploration") quotes them
-REPORT_SVHN_COUNTS = {
-    "train": {"digits": 73_257, "images": 33_402},
-    "test": {"digits": 26_032, "images": 13_068},
-    "extra": {"digits": 531_131, "images": 202_353},
-}
 #: digits per split as published with SVHN (Netzer et al. 2011, and the dataset's web page)
 NETZER_DIGITS = {"train": 73_257, "test": 26_032, "extra": 531_131}
 #: what a cell holds when its source does not publish the statistic
