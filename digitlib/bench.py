@@ -274,7 +274,7 @@ def target_rows(profile, root: Path) -> list[tuple[str, str, str]]:
 
     rows = book_target_rows(root, profile.name)
     if profile.name == "quick":  # the book's weight, and the report's 10 (chapter 7's run)
-        for name in dict.fromkeys(("svhn_report", "box_weight_10")):
+        for name in ("svhn_report", "box_weight_10"):
             result = run(name, profile, verbose=0)
             m, w = result.metrics["test"], result.experiment["box_loss_weight"]
             rows += [(f"{name} (w={w:g}) test sequence accuracy (quick)", f"{m['sequence_accuracy']:.3f}", ">= 0.40"),

@@ -351,8 +351,6 @@ def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS
                 if failure is None and len(running) < workers and all(n in finished for n in needs[path]):
                     running[pool.submit(execute, path)] = path
                     todo.remove(path)
-            if not running:  # nothing runs and nothing can start: a chapter waits for one that failed
-                break
             for future in wait(running, return_when=FIRST_COMPLETED).done:
                 path = running.pop(future)
                 try:
@@ -371,6 +369,10 @@ def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS
 
 def _timings_path(root, profile_name: str) -> Path:
     return Path(root) / "_build" / "execution" / f"{profile_name}.json"
+
+
+def _build_path(root, profile_name: str) -> Path:
+    return _timings_path(root, profile_name).with_suffix(".book.json")
 
 
 def record_book_timing(root, path: Path, run: Execution) -> None:
@@ -399,7 +401,7 @@ def record_book_build(root, seconds: float, chapters: int, workers: int) -> None
     from .backend import cpu_description
     from .config import active_profile
 
-    target = _timings_path(root, active_profile().name).with_suffix(".book.json")
+    target = _build_path(root, active_profile().name)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"seconds": round(seconds, 1), "chapters": chapters, "workers": workers,
                                   "cpu": cpu_description(), "date": datetime.date.today().isoformat()}, indent=1))
@@ -407,7 +409,7 @@ def record_book_build(root, seconds: float, chapters: int, workers: int) -> None
 
 def read_book_build(root, profile_name: str) -> dict | None:
     """What :func:`record_book_build` wrote for ``profile_name`` (None when no build recorded it)."""
-    path = _timings_path(root, profile_name).with_suffix(".book.json")
+    path = _build_path(root, profile_name)
     return json.loads(path.read_text()) if path.exists() else None
 
 
