@@ -51,6 +51,9 @@ class Experiment:
     #: the unit of the box targets: they (and the blanks' -1) are multiplied by this. 1: fractions of
     #: the image, 0..1 (the book's); 54: pixels of a 54x54 crop. The box loss grows with its square
     box_target_scale: float = 1.0
+    #: raise the box-loss weight from 1 to ``box_loss_weight`` over the epochs
+    #: (:class:`~digitlib.training.BoxWeightWarmup`); None: the profile's ``box_weight_warmup``
+    box_weight_warmup: bool | None = None
     #: "float32", "mixed_bfloat16", "mixed_float16", or "auto" (the default, see
     #: :func:`~digitlib.backend.auto_precision`): mixed_float16 on a GPU, mixed_bfloat16 where the CPU
     #: computes bfloat16 natively (heads in float32; 1.5-2x faster there), float32 elsewhere
@@ -71,6 +74,9 @@ class Experiment:
         choose("precision", self.precision, PRECISIONS + ("auto",))
         choose("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         choose("box_loss", self.box_loss, sorted(BOX_LOSSES))
+        if self.box_weight_warmup not in (None, True, False):
+            raise ValueError(f"experiment {self.name!r}: box_weight_warmup must be True, False or None (the "
+                             f"profile's), got {self.box_weight_warmup!r}")
         for field in ("epochs", "batch_size", "train_limit"):
             value = getattr(self, field)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -106,8 +112,11 @@ class Experiment:
         default_epochs = profile.house_numbers_epochs if self.with_boxes else profile.epochs
         default_batch = profile.house_numbers_batch_size if self.with_boxes else profile.batch_size
         precision = auto_precision() if self.precision == "auto" else self.precision
+        warmup = (self.with_boxes and profile.box_weight_warmup) if self.box_weight_warmup is None \
+            else self.box_weight_warmup
         return replace(self, epochs=self.epochs or default_epochs, batch_size=self.batch_size or default_batch,
-                       seed=profile.seed if self.seed is None else self.seed, precision=precision)
+                       seed=profile.seed if self.seed is None else self.seed, precision=precision,
+                       box_weight_warmup=warmup)
 
     def key(self, profile) -> str:
         """The name of its results folder: the model's name and a hash of the resolved settings
@@ -153,8 +162,9 @@ def book_experiments(profile=None) -> dict[str, Experiment]:
     * ``box_weight_<w>``: the report's house-number network with box-loss weight ``w`` (its Fig. 15;
       ``w = 0``, the box head not trained, stands for the report's first house-number network, which
       had none). ``svhn_report`` is the weight this book uses, the profile's ``box_loss_weight``
-      (the report's table shows 10 as a good trade-off on real SVHN but does not state its final
-      weight; ``quick``'s short training uses 1, see :class:`~digitlib.config.Profile`).
+      (10: the report's table shows it as a good trade-off on real SVHN but does not state its
+      final weight). In ``quick`` every house-number run warms its weight up from 1 to ``w`` over
+      its epochs (the profile's ``box_weight_warmup``, :class:`~digitlib.training.BoxWeightWarmup`).
     * ``svhn_report_pixels``: ``svhn_report`` with its box targets in pixels of the 54x54 crop
       instead of fractions (``box_target_scale=54``): the same weight, another unit.
     * ``svhn_strong``: the stronger network with a cosine learning-rate schedule, random shifts and

@@ -279,12 +279,33 @@ def masked_box_mse(y_true, y_pred):
 BOX_LOSSES = {"mse": "mse", "masked_mse": masked_box_mse}
 
 
+@keras.saving.register_keras_serializable(package="digitlib")
+class ScaledLoss(keras.losses.Loss):
+    """``loss(y_true, y_pred)`` times ``scale``, a float32 ``keras.Variable`` that may change between
+    training steps (:class:`digitlib.training.BoxWeightWarmup` raises it epoch by epoch). ``loss``
+    is a name or function of :data:`BOX_LOSSES`; shapes as ``loss``'s, ``(batch, 20)`` ->
+    ``(batch,)``. A saved model loads with a fresh scale of 1."""
+
+    def __init__(self, loss="mse", scale=None, name="scaled_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.loss = loss
+        self.scale = scale if scale is not None else keras.Variable(1.0, trainable=False, dtype="float32")
+        self._fn = keras.losses.get(BOX_LOSSES.get(loss, loss)) if isinstance(loss, str) else loss
+
+    def call(self, y_true, y_pred):
+        return self.scale * self._fn(y_true, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "loss": self.loss if isinstance(self.loss, str) else
+                keras.saving.serialize_keras_object(self.loss)}
+
+
 #: training steps per call into TensorFlow's compiled graph: fewer returns to Python per batch
 STEPS_PER_EXECUTION = 8
 
 
 def compile_model(model: keras.Model, optimizer, box_loss_weight: float = 1.0, box_loss: str = "mse",
-                  steps_per_execution: int = STEPS_PER_EXECUTION) -> None:
+                  steps_per_execution: int = STEPS_PER_EXECUTION, box_loss_scale=None) -> None:
     """Compile with the book's losses: cross-entropy for every digit head and the length head,
     ``box_loss`` (:data:`BOX_LOSSES`) for the box head weighted by ``box_loss_weight`` (the
     report's Fig. 15 study; every other loss has weight 1); accuracy per digit head and, for
@@ -293,13 +314,18 @@ def compile_model(model: keras.Model, optimizer, box_loss_weight: float = 1.0, b
 
     ``steps_per_execution``: batches per call of the compiled training step. The same steps and
     the same numbers as one batch per call, with less Python between batches (which shows on
-    small networks and small batches; ``make bench`` measures it)."""
+    small networks and small batches; ``make bench`` measures it).
+
+    ``box_loss_scale``: a ``keras.Variable`` that multiplies the box loss on top of
+    ``box_loss_weight`` (:class:`ScaledLoss`), for a weight that changes during training
+    (:class:`digitlib.training.BoxWeightWarmup`); None: the weight is fixed."""
     if box_loss not in BOX_LOSSES:
         raise ValueError(f"unknown box_loss {box_loss!r}; choose one of {sorted(BOX_LOSSES)}")
     names = model.output_names
+    box = BOX_LOSSES[box_loss] if box_loss_scale is None else ScaledLoss(box_loss, box_loss_scale, name="box_loss")
     model.compile(
         optimizer=optimizer,
-        loss={n: BOX_LOSSES[box_loss] if n == "boxes" else "sparse_categorical_crossentropy" for n in names},
+        loss={n: box if n == "boxes" else "sparse_categorical_crossentropy" for n in names},
         loss_weights={n: box_loss_weight if n == "boxes" else 1.0 for n in names},
         metrics={n: ["mse"] if n == "boxes" else ["accuracy"] for n in names},
         steps_per_execution=steps_per_execution,

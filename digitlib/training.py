@@ -192,6 +192,31 @@ class EpochSeconds(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self._start
 
 
+class BoxWeightWarmup(keras.callbacks.Callback):
+    """Raises the box loss's weight linearly over the epochs, from ``min(1, weight)`` (the weight of
+    every other loss) in the first epoch to ``weight`` in the last, by setting ``scale`` (the
+    variable :func:`~digitlib.models.compile_model` multiplies the box loss with, on top of
+    ``weight``) at each epoch's start. Six epochs at weight 10: 1, 2.8, 4.6, 6.4, 8.2, 10.
+
+    In a short training a heavy box loss from the first step steers the shared layers towards the
+    boxes before they have learnt to read (chapter 7). A resumed run sets the weight of the epoch
+    it resumes at."""
+
+    def __init__(self, weight: float, epochs: int):
+        super().__init__()
+        self.weight, self.epochs = float(weight), int(epochs)
+        self.scale = keras.Variable(self.weight_at(0) / self.weight, trainable=False, dtype="float32",
+                                    name="box_loss_scale")
+
+    def weight_at(self, epoch: int) -> float:
+        """The box loss's weight in epoch ``epoch`` (0-based)."""
+        start = min(1.0, self.weight)
+        return start + (self.weight - start) * (epoch / (self.epochs - 1) if self.epochs > 1 else 1.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.scale.assign(self.weight_at(epoch) / self.weight)
+
+
 class EpochLine(keras.callbacks.Callback):
     """One short progress line per epoch, readable in JupyterLab, the rendered book and CI logs."""
 
@@ -286,8 +311,12 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
         steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
         learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
                          if exp.lr_schedule == "cosine" else exp.learning_rate)
+        # the warm-up only where it changes the weight: else the same graph as without it
+        warmup = (BoxWeightWarmup(exp.box_loss_weight, exp.epochs)
+                  if exp.box_weight_warmup and exp.box_loss_weight > 1 else None)
         # several steps per graph call fail under several replicas in Keras 3.15: one step there
         compile_model(model, keras.optimizers.Adam(learning_rate), exp.box_loss_weight, exp.box_loss,
+                      box_loss_scale=warmup.scale if warmup else None,
                       **({"steps_per_execution": 1} if replicas > 1 else {}))
 
         feeder = BatchFeeder(train, fit_idx, exp.batch_size, exp.with_boxes, shuffle=True, shift=exp.shift,
@@ -297,7 +326,7 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
         model.fit(feeder, validation_data=BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes,
                                                      box_scale=exp.box_target_scale),
                   epochs=exp.epochs, verbose=0, callbacks=[
-                      EpochOrder(feeder), EpochSeconds(),
+                      EpochOrder(feeder), EpochSeconds(), *([warmup] if warmup else []),
                       keras.callbacks.CSVLogger(folder / "history.csv", append=True),
                       keras.callbacks.BackupAndRestore(folder / "backup", double_checkpoint=True),
                   ] + ([EpochLine(exp.name, exp.epochs)] if verbose else []))

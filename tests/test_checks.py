@@ -226,7 +226,7 @@ def test_weight_run_check_accepts_the_exercise_run_and_rejects_other_settings(tm
     assert checks.check_weight_run(lambda w: train(box_loss_weight=w))
     assert capsys.readouterr().out.startswith("PASS")
     assert not checks.check_weight_run(lambda w: train(box_loss_weight=5.0))  # ignores its argument
-    assert "box_loss_weight=5.0 (asked: 1.0)" in capsys.readouterr().out
+    assert "box_loss_weight=5.0 (asked: 10.0)" in capsys.readouterr().out
     full_budget = _trainer(tmp_path, budget={})
     assert not checks.check_weight_run(lambda w: full_budget(box_loss_weight=w))  # forgot SMALL_BUDGET
     assert "epochs=6 (asked: 2)" in capsys.readouterr().out

@@ -174,7 +174,8 @@ def test_history_counts_a_repeated_epoch_once(tmp_path):
 
 def test_options_are_checked_when_an_experiment_is_made():
     for bad in ({"model": "mnist_cnnn"}, {"dataset": "svhn"}, {"precision": "float16"}, {"lr_schedule": "step"},
-                {"box_loss": "iou"}, {"epochs": 0}, {"batch_size": 2.5}, {"shift": -1}, {"learning_rate": 0}):
+                {"box_loss": "iou"}, {"epochs": 0}, {"batch_size": 2.5}, {"shift": -1}, {"learning_rate": 0},
+                {"box_weight_warmup": "yes"}):
         settings = {"name": "x", "model": "mnist_cnn", "dataset": "mnist", **bad}
         with pytest.raises(ValueError, match="experiment 'x'"):
             Experiment(**settings)
@@ -269,6 +270,59 @@ def test_masked_box_loss_trains_saves_and_resumes(boxes_data, tmp_path):
 
     with pytest.raises(ValueError, match="masked_mse"):
         compile_model(r.model(), keras.optimizers.Adam(), 1.0, box_loss="iou")
+
+
+def test_box_weight_warmup_rises_linearly_from_one_to_the_weight():
+    from digitlib.training import BoxWeightWarmup
+
+    np.testing.assert_allclose([BoxWeightWarmup(10, 6).weight_at(e) for e in range(6)], [1, 2.8, 4.6, 6.4, 8.2, 10])
+    assert BoxWeightWarmup(10, 1).weight_at(0) == 10  # one epoch: the weight itself
+    assert [BoxWeightWarmup(0.5, 3).weight_at(e) for e in range(3)] == [0.5, 0.5, 0.5]  # nothing to warm up
+    warmup = BoxWeightWarmup(20, 3)
+    assert float(warmup.scale.numpy()) == pytest.approx(1 / 20)
+    warmup.on_epoch_begin(2)  # a run resumed at its last epoch trains it at the full weight
+    assert float(warmup.scale.numpy()) == pytest.approx(1.0)
+
+
+def test_scaled_loss_is_the_box_loss_times_its_variable():
+    import keras
+
+    from digitlib.models import ScaledLoss
+
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.uniform(-1, 1, (4, 20)).astype(np.float32), rng.uniform(-1, 1, (4, 20)).astype(np.float32)
+    scale = keras.Variable(0.25, trainable=False, dtype="float32")
+    for name, fn in (("mse", lambda t, p: np.mean((t - p) ** 2)), ("masked_mse", lambda t, p: float(np.mean(
+            masked_box_mse(t, p))))):
+        loss = ScaledLoss(name, scale)
+        np.testing.assert_allclose(float(loss(y_true, y_pred)), 0.25 * fn(y_true, y_pred), rtol=1e-5)
+        scale.assign(1.0)
+        np.testing.assert_allclose(float(loss(y_true, y_pred)), fn(y_true, y_pred), rtol=1e-5)
+        scale.assign(0.25)
+        again = ScaledLoss.from_config(loss.get_config())  # as a saved model loads it: scale 1
+        np.testing.assert_allclose(float(again(y_true, y_pred)), fn(y_true, y_pred), rtol=1e-5)
+
+
+def test_the_warmup_changes_training_only_above_weight_one(boxes_data, tmp_path):
+    """Warm-up on: a weight of 10 trains differently from 10 throughout, and the saved model loads;
+    at weight 1 there is nothing to warm up and the run is the same as without."""
+    exp = Experiment("warm", "svhn_localizer", "house_numbers", box_loss_weight=10, epochs=2, precision="float32")
+    assert exp.resolved(PROFILE).box_weight_warmup  # quick warms up house numbers
+    assert not replace(exp, box_weight_warmup=False).resolved(PROFILE).box_weight_warmup
+    assert not exp.resolved(PROFILES["full"]).box_weight_warmup  # full trains as the report did
+    assert not Experiment("m", "mnist_cnn", "mnist").resolved(PROFILE).box_weight_warmup
+    assert exp.key(PROFILE) != replace(exp, box_weight_warmup=False).key(PROFILE)
+    warm = run_experiment(exp, PROFILE, tmp_path / "warm", verbose=0, data=boxes_data)
+    cold = run_experiment(replace(exp, box_weight_warmup=False), PROFILE, tmp_path / "cold", verbose=0, data=boxes_data)
+    # the first epoch weighs the box loss 1 instead of 10; the second trains from other weights
+    assert warm.history["loss"][0] < cold.history["loss"][0]
+    assert warm.history["digit_1_loss"][1] != cold.history["digit_1_loss"][1]
+    assert warm.model().count_params() == cold.params  # no extra weights; the saved model loads
+    one = replace(exp, box_loss_weight=1.0)
+    a = run_experiment(one, PROFILE, tmp_path / "one_warm", verbose=0, data=boxes_data)
+    b = run_experiment(replace(one, box_weight_warmup=False), PROFILE, tmp_path / "one_cold", verbose=0,
+                       data=boxes_data)
+    assert a.history["loss"] == b.history["loss"] and a.metrics == b.metrics
 
 
 def test_precision_auto_resolves_and_mixed_precision_keeps_float32_heads(mnist_data, tmp_path):
