@@ -217,6 +217,13 @@ class BoxWeightWarmup(keras.callbacks.Callback):
         self.scale.assign(self.weight_at(epoch) / self.weight)
 
 
+def box_weight_warmup(exp: Experiment) -> BoxWeightWarmup | None:
+    """The warm-up callback of the resolved ``exp``, or None where it would not change the weight
+    (no warm-up asked, or a weight of at most 1): such a run trains the same graph as without."""
+    return BoxWeightWarmup(exp.box_loss_weight, exp.epochs) if exp.box_weight_warmup and exp.box_loss_weight > 1 \
+        else None
+
+
 class EpochLine(keras.callbacks.Callback):
     """One short progress line per epoch, readable in JupyterLab, the rendered book and CI logs."""
 
@@ -311,9 +318,7 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
         steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
         learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
                          if exp.lr_schedule == "cosine" else exp.learning_rate)
-        # the warm-up only where it changes the weight: else the same graph as without it
-        warmup = (BoxWeightWarmup(exp.box_loss_weight, exp.epochs)
-                  if exp.box_weight_warmup and exp.box_loss_weight > 1 else None)
+        warmup = box_weight_warmup(exp)
         # several steps per graph call fail under several replicas in Keras 3.15: one step there
         compile_model(model, keras.optimizers.Adam(learning_rate), exp.box_loss_weight, exp.box_loss,
                       box_loss_scale=warmup.scale if warmup else None,
