@@ -55,8 +55,9 @@ class Profile:
     box_loss_weight: float = 10.0
     #: whether the house-number runs warm their box-loss weight up, from 1 in the first epoch to the
     #: run's weight in the last (:class:`~digitlib.training.BoxWeightWarmup`). ``full`` trains at the
-    #: weight from the first step, as the report did; in ``quick``'s six epochs a weight above 1 from
-    #: the first step steers the shared layers towards the boxes before they read (chapter 7)
+    #: weight from the first step (the report describes no warm-up); in ``quick``'s six epochs the
+    #: report's network at weight 10 read 12% of the test numbers whole without it and 44% with it
+    #: (one run each, README)
     box_weight_warmup: bool = False
     #: the box-loss weights of the report's Fig. 15 study, and 0 (no box training) as its first point
     box_loss_weights: tuple = (0.0, 1.0, 2.0, 10.0, 20.0, 50.0)

@@ -198,9 +198,9 @@ class BoxWeightWarmup(keras.callbacks.Callback):
     variable :func:`~digitlib.models.compile_model` multiplies the box loss with, on top of
     ``weight``) at each epoch's start. Six epochs at weight 10: 1, 2.8, 4.6, 6.4, 8.2, 10.
 
-    In a short training a heavy box loss from the first step steers the shared layers towards the
-    boxes before they have learnt to read (chapter 7). A resumed run sets the weight of the epoch
-    it resumes at."""
+    The idea: in a short training, let the shared layers learn to read before a heavy box loss
+    pulls them towards the boxes (the README records what it changed on one machine; chapter 7
+    says how to measure it). A resumed run sets the weight of the epoch it resumes at."""
 
     def __init__(self, weight: float, epochs: int):
         super().__init__()
