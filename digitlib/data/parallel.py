@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 
-#: seconds an idle worker process waits for more work before it exits (and frees its memory)
-IDLE_WORKER_SECONDS = 10
+#: seconds an idle worker process waits for more work before it exits (and frees its memory). Short:
+#: a chapter often trains right after preparing data, and Binder's 2 GB count the workers too (one
+#: cold build measured chapter 8 at 2.4 GB instead of about 1.7, most likely the two workers that
+#: had just prepared its crops idling beside the training that followed)
+IDLE_WORKER_SECONDS = 1
 
 
 class WorkerDied(RuntimeError):
