@@ -29,7 +29,7 @@ from .widgets import feature_map
 #: 2 epochs, about 15 s per run of the report's house-number network on 2 CPU cores in ``quick``
 #: (most of it building the training graph)
 SMALL_BUDGET = {"train_limit": 2000, "epochs": 2}
-#: exercise 8.1: the changes of chapter 8's sections 1-4, each trained alone on the report's network,
+#: exercise 8.1: the changes of chapter 8's sections 8.1-8.4, each trained alone on the report's network,
 #: as ``{name: Experiment fields}``
 ONE_AT_A_TIME = {"cosine schedule": {"lr_schedule": "cosine"}, "random shifts": {"shift": 4},
                  "30% margin": {"margin": 0.3}, "masked box loss": {"box_loss": "masked_mse"}}

@@ -304,11 +304,12 @@ class ScaledLoss(keras.losses.Loss):
 STEPS_PER_EXECUTION = 8
 
 
-def compile_model(model: keras.Model, optimizer, box_loss_weight: float = 1.0, box_loss: str = "mse",
+def compile_model(model: keras.Model, optimizer, box_loss_weight=1.0, box_loss: str = "mse",
                   steps_per_execution: int = STEPS_PER_EXECUTION, box_loss_scale=None) -> None:
     """Compile with the book's losses: cross-entropy for every digit head and the length head,
     ``box_loss`` (:data:`BOX_LOSSES`) for the box head weighted by ``box_loss_weight`` (the
-    report's Fig. 15 study; every other loss has weight 1); accuracy per digit head and, for
+    report's Fig. 15 study; every other loss has weight 1; a float, or a ``keras.Variable`` so
+    that one compiled graph trains every weight); accuracy per digit head and, for
     boxes, the MSE over all 20 outputs (``boxes_mse``; a model trained with ``masked_mse`` is
     not trained to put blanks at -1, so its ``boxes_mse`` also counts errors its loss ignores).
 

@@ -202,11 +202,12 @@ class BoxWeightWarmup(keras.callbacks.Callback):
     pulls them towards the boxes (the README records what it changed on one machine; chapter 7
     says how to measure it). A resumed run sets the weight of the epoch it resumes at."""
 
-    def __init__(self, weight: float, epochs: int):
+    def __init__(self, weight: float, epochs: int, scale=None):
         super().__init__()
         self.weight, self.epochs = float(weight), int(epochs)
-        self.scale = keras.Variable(self.weight_at(0) / self.weight, trainable=False, dtype="float32",
-                                    name="box_loss_scale")
+        self.scale = scale if scale is not None else keras.Variable(1.0, trainable=False, dtype="float32",
+                                                                    name="box_loss_scale")
+        self.scale.assign(self.weight_at(0) / self.weight)
 
     def weight_at(self, epoch: int) -> float:
         """The box loss's weight in epoch ``epoch`` (0-based)."""
@@ -217,11 +218,12 @@ class BoxWeightWarmup(keras.callbacks.Callback):
         self.scale.assign(self.weight_at(epoch) / self.weight)
 
 
-def box_weight_warmup(exp: Experiment) -> BoxWeightWarmup | None:
-    """The warm-up callback of the resolved ``exp``, or None where it would not change the weight
-    (no warm-up asked, or a weight of at most 1): such a run trains the same graph as without."""
-    return BoxWeightWarmup(exp.box_loss_weight, exp.epochs) if exp.box_weight_warmup and exp.box_loss_weight > 1 \
-        else None
+def box_weight_warmup(exp: Experiment, scale=None) -> BoxWeightWarmup | None:
+    """The warm-up callback of the resolved ``exp`` (setting ``scale``, the model's box-loss scale
+    variable; None: a new one), or None where it would not change the weight (no warm-up asked, or
+    a weight of at most 1): the scale then stays 1."""
+    return BoxWeightWarmup(exp.box_loss_weight, exp.epochs, scale) \
+        if exp.box_weight_warmup and exp.box_loss_weight > 1 else None
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -292,6 +294,88 @@ def distribution_strategy():
     return tf.distribute.get_strategy()
 
 
+@dataclass
+class _CompiledModel:
+    """A compiled model kept after its run for the next one with the same graph."""
+
+    key: str
+    model: keras.Model
+    box_weight: keras.Variable | None  # the box loss's weight: a variable, so one graph serves every weight
+    box_scale: keras.Variable | None  # what BoxWeightWarmup sets (1: no warm-up)
+    optimizer_start: list  # the optimizer's variables before its first step
+    finished: bool = False  # its run ended normally (an interrupted fit may leave state behind)
+
+
+_kept: _CompiledModel | None = None  # one at a time: the last run's
+
+
+def graph_key(exp: Experiment, steps: int, strategy) -> str | None:
+    """What the compiled training graph of the resolved ``exp`` depends on: every setting but its
+    name, seed, epochs, box-loss weight and warm-up (values of variables in the graph) and its
+    data's (how many samples, shifts, margin, box unit); a cosine schedule adds its ``steps``.
+    None where the graph is not kept (several replicas)."""
+    if strategy.num_replicas_in_sync > 1:
+        return None
+    same_graph = {"name", "seed", "epochs", "train_limit", "shift", "margin", "box_target_scale",
+                  "box_loss_weight", "box_weight_warmup"}
+    settings = {k: v for k, v in asdict(exp).items() if k not in same_graph}
+    if exp.lr_schedule == "cosine":
+        settings["decay_steps"] = steps
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def compiled_model(exp: Experiment, steps: int, strategy) -> tuple:
+    """The network of the resolved ``exp`` with the starting weights of its seed, compiled with
+    ``exp.box_loss_weight``, and the box loss's scale (the ``keras.Variable`` that
+    :class:`BoxWeightWarmup` sets, 1 until then; None without boxes).
+
+    Tracing and optimising the training graph costs every run its first seconds (about 8 s for
+    the report's network on 2 CPU cores, and 2,100 operations per step), so the last run's
+    compiled model is kept: when this run's graph is the same (:func:`graph_key`; chapter 7's runs
+    differ only in the weight), it is restarted with this run's starting weights and a fresh
+    optimizer state, and trains exactly as a new one would. Otherwise, or when its run did not
+    finish (:func:`finish_compiled_model`), the kept one is freed. Call it inside
+    ``strategy.scope()``; ``steps``: the run's training steps."""
+    global _kept
+    key = graph_key(exp, steps, strategy)
+    if _kept is not None and (_kept.key != key or not _kept.finished):
+        _kept = None  # free its graph and tensors, so a chapter training many models stays under Binder's 2 GB
+        keras.backend.clear_session()
+    seed_everything(exp.seed)
+    model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
+    if _kept is not None:
+        for kept, start in zip(_kept.model.variables, model.variables, strict=True):
+            kept.assign(start)  # weights, batch-normalisation statistics, dropout's random state
+        for variable, start in zip(_kept.model.optimizer.variables, _kept.optimizer_start, strict=True):
+            variable.assign(start)
+        if _kept.box_weight is not None:
+            _kept.box_weight.assign(exp.box_loss_weight)
+            _kept.box_scale.assign(1.0)
+        _kept.model._initial_epoch = None  # Keras' BackupAndRestore leaves a resumed run's epoch there
+        _kept.finished = False
+        return _kept.model, _kept.box_scale
+    learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
+                     if exp.lr_schedule == "cosine" else exp.learning_rate)
+    box_weight, box_scale = (keras.Variable(value, trainable=False, dtype="float32", name=name)
+                             for value, name in ((exp.box_loss_weight, "box_loss_weight"), (1.0, "box_loss_scale"))) \
+        if exp.with_boxes else (None, None)
+    # several steps per graph call fail under several replicas in Keras 3.15: one step there
+    compile_model(model, keras.optimizers.Adam(learning_rate), box_weight if exp.with_boxes else 1.0,
+                  exp.box_loss, box_loss_scale=box_scale,
+                  **({"steps_per_execution": 1} if strategy.num_replicas_in_sync > 1 else {}))
+    model.optimizer.build(model.trainable_variables)
+    if key is not None:
+        _kept = _CompiledModel(key, model, box_weight, box_scale, [np.array(v) for v in model.optimizer.variables])
+    return model, box_scale
+
+
+def finish_compiled_model() -> None:
+    """Mark the run that :func:`compiled_model` last served as finished, so that the next run
+    with the same graph may train on its compiled model."""
+    if _kept is not None:
+        _kept.finished = True
+
+
 def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, data=None, strategy=None) -> Result:
     """Build, compile, fit and evaluate the resolved ``exp``; save everything into ``folder``.
 
@@ -310,19 +394,13 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
     n_fit = len(train) - n_val if exp.train_limit is None else min(exp.train_limit, len(train) - n_val)
     fit_idx, val_idx = np.arange(n_fit), np.arange(len(train) - n_val, len(train))
 
-    seed_everything(exp.seed)
     strategy = strategy or distribution_strategy()
-    replicas = strategy.num_replicas_in_sync
+    steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
     with strategy.scope():  # a batch is split across the replicas, the gradients summed
-        model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
-        steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
-        learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
-                         if exp.lr_schedule == "cosine" else exp.learning_rate)
-        warmup = box_weight_warmup(exp)
-        # several steps per graph call fail under several replicas in Keras 3.15: one step there
-        compile_model(model, keras.optimizers.Adam(learning_rate), exp.box_loss_weight, exp.box_loss,
-                      box_loss_scale=warmup.scale if warmup else None,
-                      **({"steps_per_execution": 1} if replicas > 1 else {}))
+        # the network with this run's seeded starting weights, compiled (reusing the last run's
+        # compiled training graph where it is the same: see compiled_model)
+        model, box_scale = compiled_model(exp, steps, strategy)
+        warmup = box_weight_warmup(exp, box_scale)
 
         feeder = BatchFeeder(train, fit_idx, exp.batch_size, exp.with_boxes, shuffle=True, shift=exp.shift,
                              seed=exp.seed, box_scale=exp.box_target_scale)
@@ -336,7 +414,7 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
                       keras.callbacks.BackupAndRestore(folder / "backup", double_checkpoint=True),
                   ] + ([EpochLine(exp.name, exp.epochs)] if verbose else []))
         model.save(folder / "model.keras")
-    if replicas > 1:  # evaluate the saved model on one device
+    if strategy.num_replicas_in_sync > 1:  # evaluate the saved model on one device
         model = keras.models.load_model(folder / "model.keras")
 
     splits = {"validation": (train, val_idx), "test": (test, np.arange(len(test)))}
@@ -358,9 +436,8 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
                     extra={"train_samples": int(n_fit), "validation_samples": int(len(val_idx)),
                            "test_samples": int(len(test))})
     save_result(result)
-    # free this run's graph and tensors, so a chapter training many models stays under Binder's 2 GB
     del model, feeder
-    keras.backend.clear_session()
+    finish_compiled_model()  # the next run with the same graph may train on it (compiled_model)
     gc.collect()
     return result
 

@@ -282,6 +282,10 @@ def test_box_weight_warmup_rises_linearly_from_one_to_the_weight():
     assert float(warmup.scale.numpy()) == pytest.approx(1 / 20)
     warmup.on_epoch_begin(2)  # a run resumed at its last epoch trains it at the full weight
     assert float(warmup.scale.numpy()) == pytest.approx(1.0)
+    import keras
+
+    scale = keras.Variable(1.0, trainable=False, dtype="float32")  # a compiled model's own
+    assert BoxWeightWarmup(10, 6, scale).scale is scale and float(scale.numpy()) == pytest.approx(0.1)
 
 
 def test_scaled_loss_is_the_box_loss_times_its_variable():
@@ -305,7 +309,7 @@ def test_scaled_loss_is_the_box_loss_times_its_variable():
 
 def test_the_warmup_changes_training_only_above_weight_one(boxes_data, tmp_path):
     """Warm-up on: a weight of 10 trains differently from 10 throughout, and the saved model loads;
-    at weight 1 or below there is nothing to warm up and the run gets no callback (the same graph)."""
+    at weight 1 or below there is nothing to warm up and the run gets no callback (its scale stays 1)."""
     from digitlib.training import BoxWeightWarmup, box_weight_warmup
 
     exp = Experiment("warm", "svhn_localizer", "house_numbers", box_loss_weight=10, epochs=2, precision="float32")
@@ -324,6 +328,53 @@ def test_the_warmup_changes_training_only_above_weight_one(boxes_data, tmp_path)
     for weight in (0.0, 0.5, 1.0):
         assert box_weight_warmup(replace(exp, box_loss_weight=weight).resolved(PROFILE)) is None
     assert box_weight_warmup(replace(exp, box_weight_warmup=False).resolved(PROFILE)) is None
+
+
+def test_runs_that_differ_only_in_weight_seed_or_data_share_a_compiled_graph():
+    from digitlib.training import graph_key
+
+    exp = Experiment("a", "svhn_localizer", "house_numbers", precision="float32").resolved(PROFILE)
+    key = graph_key(exp, 100, _one_device())
+    for same in ({"name": "b"}, {"box_loss_weight": 50.0}, {"seed": 7}, {"epochs": 9}, {"train_limit": 10},
+                 {"shift": 4}, {"margin": 0.3}, {"box_target_scale": 54.0}, {"box_weight_warmup": False}):
+        assert graph_key(replace(exp, **same), 100, _one_device()) == key, same
+    for other in ({"model": "strong_cnn"}, {"learning_rate": 3e-3}, {"lr_schedule": "cosine"},
+                  {"box_loss": "masked_mse"}, {"batch_size": 64}, {"precision": "mixed_bfloat16"}):
+        assert graph_key(replace(exp, **other), 100, _one_device()) != key, other
+    cosine = replace(exp, lr_schedule="cosine")  # the schedule's length is in the graph
+    assert graph_key(cosine, 100, _one_device()) != graph_key(cosine, 200, _one_device())
+    assert graph_key(exp, 100, _one_device(replicas=2)) is None  # several replicas: never kept
+
+
+def _one_device(replicas: int = 1):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(num_replicas_in_sync=replicas)
+
+
+def test_a_run_on_the_last_runs_compiled_graph_trains_exactly_as_on_a_new_one(boxes_data, tmp_path, monkeypatch):
+    """Chapter 7's runs differ only in the box-loss weight: the second reuses the first one's
+    compiled model (restarted from its own seeded weights and a fresh optimizer) and gets the very
+    numbers a newly built model gets."""
+    from digitlib import training
+
+    exp = Experiment("w10", "svhn_localizer", "house_numbers", box_loss_weight=10, epochs=2, precision="float32")
+    run_experiment(replace(exp, name="w2", box_loss_weight=2, seed=7), PROFILE, tmp_path / "first", verbose=0,
+                   data=boxes_data)
+    first = training._kept.model
+    reused = run_experiment(exp, PROFILE, tmp_path / "reused", verbose=0, data=boxes_data)
+    assert training._kept.model is first  # no new graph
+    monkeypatch.setattr(training, "_kept", None)  # forget it: the next run builds and compiles its own
+    new = run_experiment(exp, PROFILE, tmp_path / "new", verbose=0, data=boxes_data)
+    kept = training._kept.model
+    assert kept is not first
+    assert reused.history == new.history and reused.metrics == new.metrics
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():  # another loss, another graph: a new compiled model, the kept one is freed
+        masked, _ = training.compiled_model(replace(exp, box_loss="masked_mse").resolved(PROFILE), 10, strategy)
+    assert masked is not kept and training._kept.model is masked
 
 
 def test_precision_auto_resolves_and_mixed_precision_keeps_float32_heads(mnist_data, tmp_path):
