@@ -298,7 +298,8 @@ def distribution_strategy():
 class _CompiledModel:
     """A compiled model kept after its run for the next one with the same graph."""
 
-    key: str
+    key: str | None  # graph_key (None: never reused)
+    strategy: object  # the tf.distribute strategy it was built under
     model: keras.Model
     box_weight: keras.Variable | None  # the box loss's weight: a variable, so one graph serves every weight
     box_scale: keras.Variable | None  # what BoxWeightWarmup sets (1: no warm-up)
@@ -310,15 +311,19 @@ _kept: _CompiledModel | None = None  # one at a time: the last run's
 
 
 def graph_key(exp: Experiment, steps: int, strategy) -> str | None:
-    """What the compiled training graph of the resolved ``exp`` depends on: every setting but its
-    name, seed, epochs, box-loss weight and warm-up (values of variables in the graph) and its
+    """What the compiled training graph of the resolved ``exp`` depends on: the network the builder
+    makes now (:func:`~digitlib.experiments.architecture_fingerprint`) and every setting but the
+    name, seed, epochs, box-loss weight and warm-up (values of variables in the graph) and the
     data's (how many samples, shifts, margin, box unit); a cosine schedule adds its ``steps``.
     None where the graph is not kept (several replicas)."""
+    from .experiments import architecture_fingerprint
+
     if strategy.num_replicas_in_sync > 1:
         return None
     same_graph = {"name", "seed", "epochs", "train_limit", "shift", "margin", "box_target_scale",
                   "box_loss_weight", "box_weight_warmup"}
     settings = {k: v for k, v in asdict(exp).items() if k not in same_graph}
+    settings["network"] = architecture_fingerprint(exp.model, exp.input_shape, exp.model_kwargs)
     if exp.lr_schedule == "cosine":
         settings["decay_steps"] = steps
     return json.dumps(settings, sort_keys=True, default=str)
@@ -326,46 +331,47 @@ def graph_key(exp: Experiment, steps: int, strategy) -> str | None:
 
 def compiled_model(exp: Experiment, steps: int, strategy) -> tuple:
     """The network of the resolved ``exp`` with the starting weights of its seed, compiled with
-    ``exp.box_loss_weight``, and the box loss's scale (the ``keras.Variable`` that
-    :class:`BoxWeightWarmup` sets, 1 until then; None without boxes).
+    ``exp.box_loss_weight`` under ``strategy``, and the box loss's scale (the ``keras.Variable``
+    that :class:`BoxWeightWarmup` sets, 1 until then; None without boxes). ``steps``: the run's
+    training steps.
 
     Tracing and optimising the training graph costs every run its first seconds (about 8 s for
     the report's network on 2 CPU cores, and 2,100 operations per step), so the last run's
-    compiled model is kept: when this run's graph is the same (:func:`graph_key`; chapter 7's runs
-    differ only in the weight), it is restarted with this run's starting weights and a fresh
-    optimizer state, and trains exactly as a new one would. Otherwise, or when its run did not
-    finish (:func:`finish_compiled_model`), the kept one is freed. Call it inside
-    ``strategy.scope()``; ``steps``: the run's training steps."""
+    compiled model is kept: when this run's graph is the same (:func:`graph_key`, and the same
+    strategy; chapter 7's runs differ only in the weight), it is restarted with this run's
+    starting weights and a fresh optimizer state, and trains exactly as a new one would.
+    Otherwise, or when its run did not finish (:func:`finish_compiled_model`), it is freed."""
     global _kept
     key = graph_key(exp, steps, strategy)
-    if _kept is not None and (_kept.key != key or not _kept.finished):
-        _kept = None  # free its graph and tensors, so a chapter training many models stays under Binder's 2 GB
-        keras.backend.clear_session()
+    if _kept is not None and not (key is not None and _kept.key == key and _kept.strategy is strategy
+                                  and _kept.finished):
+        free_compiled_model()
     seed_everything(exp.seed)
-    model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
-    if _kept is not None:
-        for kept, start in zip(_kept.model.variables, model.variables, strict=True):
-            kept.assign(start)  # weights, batch-normalisation statistics, dropout's random state
-        for variable, start in zip(_kept.model.optimizer.variables, _kept.optimizer_start, strict=True):
-            variable.assign(start)
-        if _kept.box_weight is not None:
-            _kept.box_weight.assign(exp.box_loss_weight)
-            _kept.box_scale.assign(1.0)
-        _kept.model._initial_epoch = None  # Keras' BackupAndRestore leaves a resumed run's epoch there
-        _kept.finished = False
-        return _kept.model, _kept.box_scale
-    learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
-                     if exp.lr_schedule == "cosine" else exp.learning_rate)
-    box_weight, box_scale = (keras.Variable(value, trainable=False, dtype="float32", name=name)
-                             for value, name in ((exp.box_loss_weight, "box_loss_weight"), (1.0, "box_loss_scale"))) \
-        if exp.with_boxes else (None, None)
-    # several steps per graph call fail under several replicas in Keras 3.15: one step there
-    compile_model(model, keras.optimizers.Adam(learning_rate), box_weight if exp.with_boxes else 1.0,
-                  exp.box_loss, box_loss_scale=box_scale,
-                  **({"steps_per_execution": 1} if strategy.num_replicas_in_sync > 1 else {}))
-    model.optimizer.build(model.trainable_variables)
-    if key is not None:
-        _kept = _CompiledModel(key, model, box_weight, box_scale, [np.array(v) for v in model.optimizer.variables])
+    with strategy.scope():
+        model = build_model(exp.model, exp.input_shape, dtype_policy=exp.precision, **dict(exp.model_kwargs))
+        if _kept is not None:
+            _kept.finished = False  # until this run ends
+            for kept, start in zip(_kept.model.variables, model.variables, strict=True):
+                kept.assign(start)  # weights, batch-normalisation statistics, dropout's random state
+            for variable, start in zip(_kept.model.optimizer.variables, _kept.optimizer_start, strict=True):
+                variable.assign(start)
+            if _kept.box_weight is not None:
+                _kept.box_weight.assign(exp.box_loss_weight)
+                _kept.box_scale.assign(1.0)
+            _kept.model._initial_epoch = None  # Keras' BackupAndRestore leaves a resumed run's epoch there
+            return _kept.model, _kept.box_scale
+        learning_rate = (keras.optimizers.schedules.CosineDecay(exp.learning_rate, steps)
+                         if exp.lr_schedule == "cosine" else exp.learning_rate)
+        box_weight, box_scale = (keras.Variable(value, trainable=False, dtype="float32", name=name) for value, name
+                                 in ((exp.box_loss_weight, "box_loss_weight"), (1.0, "box_loss_scale"))) \
+            if exp.with_boxes else (None, None)
+        # several steps per graph call fail under several replicas in Keras 3.15: one step there
+        compile_model(model, keras.optimizers.Adam(learning_rate), box_weight if exp.with_boxes else 1.0,
+                      exp.box_loss, box_loss_scale=box_scale,
+                      **({"steps_per_execution": 1} if strategy.num_replicas_in_sync > 1 else {}))
+        model.optimizer.build(model.trainable_variables)
+    _kept = _CompiledModel(key, strategy, model, box_weight, box_scale,
+                           [np.array(v) for v in model.optimizer.variables])
     return model, box_scale
 
 
@@ -374,6 +380,14 @@ def finish_compiled_model() -> None:
     with the same graph may train on its compiled model."""
     if _kept is not None:
         _kept.finished = True
+
+
+def free_compiled_model() -> None:
+    """Free the kept compiled model (:func:`compiled_model`) and Keras' global state, so a chapter
+    training many models stays under Binder's 2 GB. Not inside a ``strategy.scope()``."""
+    global _kept
+    _kept = None
+    keras.backend.clear_session()
 
 
 def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, data=None, strategy=None) -> Result:
@@ -396,10 +410,10 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
 
     strategy = strategy or distribution_strategy()
     steps = math.ceil(len(fit_idx) / exp.batch_size) * exp.epochs
+    # the network with this run's seeded starting weights, compiled (on the last run's compiled
+    # training graph where it is the same: see compiled_model)
+    model, box_scale = compiled_model(exp, steps, strategy)
     with strategy.scope():  # a batch is split across the replicas, the gradients summed
-        # the network with this run's seeded starting weights, compiled (reusing the last run's
-        # compiled training graph where it is the same: see compiled_model)
-        model, box_scale = compiled_model(exp, steps, strategy)
         warmup = box_weight_warmup(exp, box_scale)
 
         feeder = BatchFeeder(train, fit_idx, exp.batch_size, exp.with_boxes, shuffle=True, shift=exp.shift,

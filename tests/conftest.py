@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,16 @@ def data_dir(tmp_path, monkeypatch):
     path = tmp_path / "data"
     monkeypatch.setenv("DIGITLIB_DATA", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_compiled_model_across_tests():
+    """Each test trains from a clean process state: the compiled model a run keeps for the next
+    (digitlib.training.compiled_model) is freed after every test."""
+    yield
+    training = sys.modules.get("digitlib.training")
+    if training is not None and training._kept is not None:
+        training.free_compiled_model()
 
 
 def pytest_collection_modifyitems(items):

