@@ -26,8 +26,8 @@ from .metrics import sequence_accuracy
 from .widgets import feature_map
 
 #: the training budget of the exercises that train (7.2, 8.1): the first 2,000 training images for
-#: 2 epochs, about 15 s per run of the report's house-number network on 2 CPU cores in ``quick``
-#: (most of it building the training graph)
+#: 2 epochs, 4-9 s per run of the report's house-number network on 2 CPU cores in ``quick``
+#: (the longer where the run builds its own training graph; see training.compiled_model)
 SMALL_BUDGET = {"train_limit": 2000, "epochs": 2}
 #: exercise 8.1: the changes of chapter 8's sections 8.1-8.4, each trained alone on the report's network,
 #: as ``{name: Experiment fields}``
