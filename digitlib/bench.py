@@ -244,8 +244,9 @@ def print_table(rows, header=("benchmark", "measured", "target")):
 def book_target_rows(root: Path, profile_name: str) -> list[tuple[str, str, str]]:
     """The book's execution time and memory targets beside the times recorded by
     ``python -m digitlib.execution book`` (the first half of ``make book``) in ``root``: cold only
-    if the results cache was empty. The book's time is the last build's wall time; a chapter's
-    time was measured while another chapter ran beside it (an upper bound of it alone)."""
+    if the results cache was empty. The book's time is the last build's wall time. A chapter's time
+    is its execution in that build: where another chapter ran beside it, sharing the cores (the
+    row says for how long), an upper bound of its time alone, as a reader runs it."""
     from .execution import read_book_build, read_book_timings
 
     timings = read_book_timings(root, profile_name)
@@ -261,8 +262,15 @@ def book_target_rows(root: Path, profile_name: str) -> list[tuple[str, str, str]
     else:
         first = (f"book execution, last build: {build['chapters']} chapters, {build['workers']} at a time "
                  f"({build['cpu']})", f"{build['seconds'] / 60:.1f} min", "<= 15 min")
+    beside = timings[slowest].get("beside")
+    if beside is None:
+        sharing = ""
+    elif beside:
+        sharing = " (" + ", ".join(f"{s:.0f} s beside {other.split('_')[0]}" for other, s in beside.items()) + ")"
+    else:
+        sharing = " (alone)"
     return [first,
-            (f"slowest chapter: {slowest}", f"{timings[slowest]['seconds'] / 60:.1f} min", "<= 5 min"),
+            (f"slowest chapter: {slowest}{sharing}", f"{timings[slowest]['seconds'] / 60:.1f} min", "<= 5 min"),
             (f"most memory: {heaviest}", f"{timings[heaviest]['peak_mib']:,.0f} MiB", "< 2,048 MiB")]
 
 

@@ -132,6 +132,14 @@ def _project_root() -> Path | None:
     return root if (root / "_toc.yml").exists() else None
 
 
+def shown_path(path) -> str:
+    """``path`` as progress messages print it: relative to the repository root when it lies in the
+    checkout (``data/synth/...``), so the rendered book does not show the build machine's folders;
+    else absolute."""
+    path, root = Path(path).resolve(), _project_root()
+    return path.relative_to(root).as_posix() if root and path.is_relative_to(root) else str(path)
+
+
 def _setting(env: str) -> str:
     """How ``env`` is set, for error messages: ``$DIGITLIB_DATA='/x'`` or ``$DIGITLIB_DATA is not set``."""
     value = os.environ.get(env)

@@ -17,9 +17,10 @@ Only a second stall raises :class:`NotebookStalled`. A cell that raises (with
 ``allow_errors=False``) raises :class:`NotebookFailed` at once: an error is not retried.
 
 :func:`execute_book` executes the book's chapters this way, two at a time where one does not need
-the other's data or results (:data:`BOOK_NEEDS`), and stores them in Jupyter Book's
-execution cache (``_build/.jupyter_cache/<profile>``), so the following ``jupyter-book build``
-renders them without executing anything itself::
+the other's data or results (:data:`BOOK_NEEDS`, :data:`BOOK_AFTER`), the longest chain first
+(:func:`book_priority`), and stores them in Jupyter Book's execution cache
+(``_build/.jupyter_cache/<profile>``), so the following ``jupyter-book build`` renders them without
+executing anything itself::
 
     python -m digitlib.execution book            # execute what the cache lacks, then build
     python -m digitlib.execution run notebooks/03_building_blocks.ipynb
@@ -282,16 +283,35 @@ BOOK_NEEDS = {
     "07_loss_weights.ipynb": ("06_house_numbers.ipynb",),
     "08_beyond_the_report.ipynb": ("07_loss_weights.ipynb",),
 }
+#: chapters a chapter waits for only to have the cores without their training: chapter 7, the
+#: longest (about 4 minutes alone), starts after chapter 5, so that only the short chapters 1 and
+#: 3 run beside it, and its time stays near its time alone, as a reader runs it.
+BOOK_AFTER = {"07_loss_weights.ipynb": ("05_inception.ipynb",)}
 
 
 def book_order(paths: list[Path]) -> dict[Path, list[Path]]:
-    """``{chapter: the chapters it must wait for}`` (:data:`BOOK_NEEDS`; an unlisted chapter waits
-    for every chapter before it in the table of contents)."""
+    """``{chapter: the chapters it must wait for}`` (:data:`BOOK_NEEDS` and :data:`BOOK_AFTER`; a
+    chapter not in BOOK_NEEDS waits for every chapter before it in the table of contents)."""
     needs = {}
     for i, path in enumerate(paths):
         named = BOOK_NEEDS.get(path.name)
+        named = None if named is None else (*named, *BOOK_AFTER.get(path.name, ()))
         needs[path] = list(paths[:i]) if named is None else [p for p in paths[:i] if p.name in named]
     return needs
+
+
+def book_priority(needs: dict[Path, list[Path]]) -> dict[Path, int]:
+    """The rank in which a build starts the chapters that are ready (0 first): the one with the
+    longest chain of chapters waiting on it first (the long chains 2-6-7-8 and 4-5-7-8 start at
+    once, the short chapters fill in), then the table of contents' order."""
+    waiting = {path: [p for p, before in needs.items() if path in before] for path in needs}
+
+    @functools.cache
+    def chain(path):
+        return 1 + max((chain(p) for p in waiting[path]), default=0)
+
+    order = sorted(needs, key=lambda p: (-chain(p), list(needs).index(p)))
+    return {path: rank for rank, path in enumerate(order)}
 
 
 def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS,
@@ -329,12 +349,16 @@ def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS
                 pass
         todo.append(path)
     needs, finished = book_order(paths), {p for p in paths if p not in todo}
+    rank = book_priority(needs)
     store = threading.Lock()  # one writer at a time for the cache and the timings file
+    spans = {}  # chapter file name: (start, end) of its execution, for record_book_overlaps
 
     def execute(path):
         log(f"executing {path.relative_to(root)} ...")
+        begun = time.perf_counter()
         run = execute_notebook(path, stall_seconds=stall_seconds, timeout=timeout, log=log,
                                label=str(path.relative_to(root)))
+        spans[path.name] = (begun, time.perf_counter())
         with store:
             cache.cache_notebook_bundle(CacheBundleIn(run.notebook, str(path),
                                                       data={"execution_seconds": run.seconds}),
@@ -347,7 +371,7 @@ def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS
     running, failure, start = {}, None, time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while (todo and failure is None) or running:
-            for path in list(todo):
+            for path in sorted(todo, key=rank.get):
                 if failure is None and len(running) < workers and all(n in finished for n in needs[path]):
                     running[pool.submit(execute, path)] = path
                     todo.remove(path)
@@ -359,6 +383,7 @@ def execute_book(root, force: bool = False, stall_seconds: float = STALL_SECONDS
                 except Exception as err:  # the first failure is raised, every one is logged
                     log(f"{path.relative_to(root)} failed: {err}")
                     failure = failure or err
+    record_book_overlaps(root, spans)
     if failure is not None:
         raise failure
     executed = [run for run in done.values() if run is not None]
@@ -392,6 +417,29 @@ def record_book_timing(root, path: Path, run: Execution) -> None:
     target.write_text(json.dumps(dict(sorted(timings.items())), indent=1))
 
 
+def book_overlaps(spans: dict[str, tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """``{chapter: {other chapter: seconds both executed at once}}`` from each chapter's
+    ``(start, end)``: a chapter's time includes these seconds of sharing the cores."""
+    return {name: {other: round(min(end, e) - max(start, s), 1) for other, (s, e) in spans.items()
+                   if other != name and min(end, e) > max(start, s)}
+            for name, (start, end) in spans.items()}
+
+
+def record_book_overlaps(root, spans: dict[str, tuple[float, float]]) -> None:
+    """Add to each chapter of ``_build/execution/<profile>.json`` that this build executed the
+    seconds it shared the machine with each other chapter (``beside``; empty: it ran alone), so
+    ``make bench`` can tell a chapter's own time from time slowed by its neighbour."""
+    from .config import active_profile
+
+    target = _timings_path(root, active_profile().name)
+    timings = read_book_timings(root, active_profile().name)
+    for name, beside in book_overlaps(spans).items():
+        if name in timings:
+            timings[name]["beside"] = beside
+    if timings:
+        target.write_text(json.dumps(timings, indent=1))
+
+
 def record_book_build(root, seconds: float, chapters: int, workers: int) -> None:
     """Write the wall time of the last book build that executed chapters (``chapters`` of them,
     ``workers`` at a time) to ``_build/execution/<profile>.book.json``: with two at a time, the
@@ -414,8 +462,9 @@ def read_book_build(root, profile_name: str) -> dict | None:
 
 
 def read_book_timings(root, profile_name: str) -> dict:
-    """``{notebook file name: {"seconds", "peak_mib", "attempts", "cpu", "date"}}`` of the chapters
-    the last book builds of ``profile_name`` executed (empty when none was recorded)."""
+    """``{notebook file name: {"seconds", "peak_mib", "attempts", "cpu", "date", "beside"}}`` of the
+    chapters the last book builds of ``profile_name`` executed (empty when none was recorded);
+    ``beside``: :func:`record_book_overlaps`."""
     path = _timings_path(root, profile_name)
     return json.loads(path.read_text()) if path.exists() else {}
 

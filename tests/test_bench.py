@@ -84,3 +84,23 @@ def test_book_timings_are_recorded_per_chapter_and_read_back(tmp_path, monkeypat
     record_book_build(tmp_path, 300.0, 2, 2)  # two at a time: the build's wall time, not the sum
     rows = bench.book_target_rows(tmp_path, "quick")
     assert rows[0][1] == "5.0 min" and "2 chapters, 2 at a time" in rows[0][0] and rows[1][1] == "6.7 min"
+
+
+def test_the_slowest_chapter_says_how_long_it_shared_the_cores(tmp_path, monkeypatch):
+    from digitlib.execution import Execution, book_overlaps, record_book_overlaps, record_book_timing
+
+    monkeypatch.setenv("DIGITLIB_PROFILE", "quick")
+    spans = {"05_inception.ipynb": (0.0, 100.0), "07_loss_weights.ipynb": (60.0, 300.0),
+             "09_summary.ipynb": (300.0, 320.0)}
+    beside = book_overlaps(spans)
+    assert beside == {"05_inception.ipynb": {"07_loss_weights.ipynb": 40.0},
+                      "07_loss_weights.ipynb": {"05_inception.ipynb": 40.0}, "09_summary.ipynb": {}}
+    for name, (start, end) in spans.items():
+        record_book_timing(tmp_path, tmp_path / name, Execution(None, end - start, 2 ** 30, 1))
+    record_book_overlaps(tmp_path, spans)
+    assert bench.book_target_rows(tmp_path, "quick")[1][:2] == (
+        "slowest chapter: 07_loss_weights.ipynb (40 s beside 05)", "4.0 min")
+    record_book_timing(tmp_path, tmp_path / "07_loss_weights.ipynb", Execution(None, 250.0, 2 ** 30, 1))
+    assert bench.book_target_rows(tmp_path, "quick")[1][0] == "slowest chapter: 07_loss_weights.ipynb"  # not known
+    record_book_overlaps(tmp_path, {"07_loss_weights.ipynb": (0.0, 250.0)})  # a build of chapter 7 alone
+    assert bench.book_target_rows(tmp_path, "quick")[1][0] == "slowest chapter: 07_loss_weights.ipynb (alone)"

@@ -1,6 +1,6 @@
 import pytest
 
-from digitlib.config import PROFILES, active_profile, data_home, results_home
+from digitlib.config import PROFILES, _project_root, active_profile, data_home, results_home, shown_path
 
 
 def test_default_profile_is_quick(monkeypatch):
@@ -36,3 +36,12 @@ def test_data_and_results_homes_follow_the_environment(tmp_path, monkeypatch):
     assert data_home() == tmp_path / "d" and (tmp_path / "d").is_dir()
     assert results_home() == tmp_path / "r" and (tmp_path / "r").is_dir()
     assert data_home(tmp_path / "x") == tmp_path / "x"
+
+
+def test_progress_messages_show_checkout_paths_relative_so_the_book_hides_the_build_machines_folders(tmp_path):
+    root = _project_root()
+    assert root is not None  # the tests run from a checkout
+    assert shown_path(root / "data" / "synth" / "train.h5") == "data/synth/train.h5"
+    assert shown_path(root / "notebooks" / ".." / "data") == "data"
+    assert shown_path(tmp_path / "x.h5") == str(tmp_path / "x.h5")  # outside the checkout: absolute
+

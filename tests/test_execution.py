@@ -129,6 +129,12 @@ def test_the_book_runs_two_chapters_at_once_each_after_what_it_needs(tmp_path, m
     assert build["chapters"] == len(names) and build["workers"] == 2 and build["seconds"] > 0
     assert [p.name for p in book_order(book_notebooks(tmp_path))[tmp_path / "notebooks" / "09_summary.ipynb"]] \
         == names[:-1]
+    # the long chains start first (data, then house numbers; MNIST, then Inception), the short
+    # chapters fill in, and chapter 7 waits for chapter 5 so that the two trainings do not share the cores
+    starts = [name for kind, name in events if kind == "start"]
+    assert set(starts[:2]) == {"02_exploring_the_data.ipynb", "04_mnist_sequences.ipynb"}
+    assert at[("end", "05_inception.ipynb")] < at[("start", "07_loss_weights.ipynb")]
+    assert starts.index("01_introduction.ipynb") > starts.index("06_house_numbers.ipynb")
 
 
 def test_a_failed_chapter_stops_the_book_and_its_error_is_raised(tmp_path, monkeypatch):

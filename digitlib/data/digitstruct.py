@@ -28,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..config import shown_path
 from .errors import DataMissingError, DigitStructError
 from .parallel import WorkerDied, map_ranges
 
@@ -399,7 +400,7 @@ def read_digit_struct(path, use_cache: bool = True, progress: bool = True,
     result = _parse(path, progress, workers)
     if progress:
         rate = len(result) / max(time.perf_counter() - start, 1e-9)
-        print(f"parsed {len(result):,} images from {path} ({rate:,.0f} images/s)")
+        print(f"parsed {len(result):,} images from {shown_path(path)} ({rate:,.0f} images/s)")
     if use_cache:
         _write_cache(cache, digest, result)
     return result

@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from ..config import data_home as _data_home, file_lock, folder_error
+from ..config import data_home as _data_home, file_lock, folder_error, shown_path
 from .boxes import box_area, boxes_in_crop, clip_boxes, ltwh_to_xyxy
 from .dataset import DigitSequences
 from .digitstruct import FIELDS, DigitStruct, read_digit_struct
@@ -387,7 +387,7 @@ def prepare_split(folder, out_path, margin: float = 0.0, size: int = IMAGE_SIZE,
             f"The counts are stored in the dropped_* attributes of {out_path}.",
             BadAnnotationWarning, stacklevel=2)
     if progress:
-        print(f"prepared {kept:,} of {n:,} images into {out_path} (dropped: {counts})")
+        print(f"prepared {kept:,} of {n:,} images into {shown_path(out_path)} (dropped: {counts})")
     return out_path
 
 

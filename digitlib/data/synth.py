@@ -33,6 +33,7 @@ from statistics import NormalDist
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ..config import shown_path
 from .digitstruct import DigitStruct, write_digit_struct
 from .parallel import map_ranges
 
@@ -315,5 +316,5 @@ def generate_split(folder, n: int, seed: int = 0, progress: bool = True, workers
     write_digit_struct(folder / "digitStruct.mat", DigitStruct.from_records(records), parse_cache=True)
     if progress:
         elapsed = time.perf_counter() - start_time
-        print(f"generated {n:,} synthetic house numbers in {folder} ({n / max(elapsed, 1e-9):,.0f} images/s)")
+        print(f"generated {n:,} synthetic house numbers in {shown_path(folder)} ({n / max(elapsed, 1e-9):,.0f} images/s)")
     return folder
