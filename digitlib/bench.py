@@ -149,7 +149,7 @@ def training_throughput(exp, steps: int = 12, before: bool = False) -> dict:
         else:
             feeder = BatchFeeder(data, np.arange(len(data)), exp.batch_size, exp.with_boxes, shuffle=True,
                                  shift=exp.shift, seed=0)
-            train = lambda: model.fit(feeder, epochs=1, verbose=0)  # noqa: E731
+            train = lambda: model.fit(feeder.fit_data(), shuffle=False, epochs=1, verbose=0)  # noqa: E731
         train()  # warm-up: tracing, oneDNN kernels
         _, seconds = _timed(train)
         out[way] = len(data) / seconds

@@ -420,8 +420,8 @@ def fit_experiment(exp: Experiment, profile, folder: Path, verbose: int = 1, dat
                              seed=exp.seed, box_scale=exp.box_target_scale)
         if verbose and (folder / "backup").exists():
             print(f"{exp.name}: resuming from the backup of its last finished epoch in {folder / 'backup'}")
-        model.fit(feeder, validation_data=BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes,
-                                                     box_scale=exp.box_target_scale),
+        validation = BatchFeeder(train, val_idx, exp.batch_size, exp.with_boxes, box_scale=exp.box_target_scale)
+        model.fit(feeder.fit_data(), validation_data=validation.fit_data(), shuffle=False,
                   epochs=exp.epochs, verbose=0, callbacks=[
                       EpochOrder(feeder), EpochSeconds(), *([warmup] if warmup else []),
                       keras.callbacks.CSVLogger(folder / "history.csv", append=True),

@@ -245,6 +245,32 @@ def test_feeder_order_depends_on_seed_and_epoch_only(mnist_data):
     assert len(f) == 10 and f[0][0].shape == (10, 28, 140, 1)
 
 
+def test_fit_data_serves_the_batches_keras_serves_from_the_feeder_without_autotuning(boxes_data):
+    import random
+
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    train = boxes_data[0]
+    for shuffle in (True, False):  # training and validation feeders
+        feeder = BatchFeeder(train, np.arange(50), 8, with_boxes=True, shuffle=shuffle, shift=2 * shuffle, seed=5)
+        dataset = feeder.fit_data()
+        assert dataset.options().autotune.enabled is False
+        assert int(dataset.cardinality()) == len(feeder) == 7
+        for epoch in (0, 1):
+            feeder.set_epoch(epoch)
+            random.seed(epoch)
+            ours = [(x.numpy(), {k: v.numpy() for k, v in y.items()}) for x, y in dataset]
+            random.seed(epoch)  # what fit(feeder, shuffle=True) iterates: the batch order from Python's random
+            theirs = list(PyDatasetAdapter(feeder, shuffle=shuffle)._finite_generator())
+            assert len(ours) == len(theirs) == 7
+            for (x, y), (tx, ty) in zip(ours, theirs):
+                np.testing.assert_array_equal(x, tx)
+                assert x.dtype == tx.dtype and y.keys() == ty.keys()
+                for name in y:
+                    np.testing.assert_array_equal(y[name], ty[name])
+                    assert y[name].dtype == ty[name].dtype
+
+
 def test_masked_box_loss_ignores_blank_positions():
     # one digit box (4 coordinates) and four blank positions (targets -1)
     y_true = np.full((1, 20), -1.0, np.float32)
