@@ -284,7 +284,7 @@ BOOK_NEEDS = {
     "08_beyond_the_report.ipynb": ("07_loss_weights.ipynb",),
 }
 #: chapters a chapter waits for only to have the cores without their training: chapter 7, the
-#: longest (about 4 minutes alone), starts after chapter 5, so that only the short chapters 1 and
+#: longest (3-4 minutes alone), starts after chapter 5, so that only the short chapters 1 and
 #: 3 run beside it, and its time stays near its time alone, as a reader runs it.
 BOOK_AFTER = {"07_loss_weights.ipynb": ("05_inception.ipynb",)}
 
