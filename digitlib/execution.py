@@ -310,7 +310,7 @@ def book_priority(needs: dict[Path, list[Path]]) -> dict[Path, int]:
     def chain(path):
         return 1 + max((chain(p) for p in waiting[path]), default=0)
 
-    order = sorted(needs, key=lambda p: (-chain(p), list(needs).index(p)))
+    order = sorted(needs, key=lambda p: -chain(p))  # a stable sort: ties keep the contents' order
     return {path: rank for rank, path in enumerate(order)}
 
 

@@ -44,4 +44,3 @@ def test_progress_messages_show_checkout_paths_relative_so_the_book_hides_the_bu
     assert shown_path(root / "data" / "synth" / "train.h5") == "data/synth/train.h5"
     assert shown_path(root / "notebooks" / ".." / "data") == "data"
     assert shown_path(tmp_path / "x.h5") == str(tmp_path / "x.h5")  # outside the checkout: absolute
-
